@@ -1,0 +1,60 @@
+# Everything runs inside .venv, created on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: install install-dev run init-db demo-data test test-fast lint format bench browser clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+## Set up, create the database and open the app (SQLite under data/, offline model by default).
+run: install
+	$(PY) -m coach init-db
+	$(PY) -m streamlit run app.py --server.port=$(PORT)
+
+init-db: install
+	$(PY) -m coach init-db
+
+demo-data: install
+	$(PY) -m coach demo-data
+
+## Debian's Chromium for the browser tests (Playwright cannot download its own browsers here).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+## The whole test suite. PostgreSQL tests run when COACH_TEST_POSTGRES_URL is set.
+test: install-dev browser
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+test-fast: install-dev
+	$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+
+lint: install-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: install-dev
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+## Benchmarks; results are printed and saved under bench/results/.
+bench: install-dev
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

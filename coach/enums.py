@@ -1,0 +1,58 @@
+"""The coaching method's vocabularies, shared by the engine and the persistence layer.
+
+They live apart from ``coach.models`` so that ``coach.persistence`` can validate records without
+depending on the engine. ``coach.models`` re-exports them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CoachingState(StrEnum):
+    """The six phases of a coaching conversation, in their usual order."""
+
+    INTRODUCTION = "introduction"
+    IDENTITY_BRAINSTORMING = "identity_brainstorming"
+    IDENTITY_REFINEMENT = "identity_refinement"
+    IDENTITY_VISUALIZATION = "identity_visualization"
+    ACTION_PLANNING = "action_planning"
+    ACCOUNTABILITY = "accountability"
+
+
+class IdentityCategory(StrEnum):
+    """The nine areas of life an identity can belong to."""
+
+    PASSIONS_AND_TALENTS = "passions_and_talents"
+    MAKER_OF_MONEY = "maker_of_money"
+    KEEPER_OF_MONEY = "keeper_of_money"
+    SPIRITUAL = "spiritual"
+    PERSONAL_APPEARANCE = "personal_appearance"
+    PHYSICAL_EXPRESSION = "physical_expression"
+    FAMILIAL_RELATIONS = "familial_relations"
+    ROMANTIC_RELATION = "romantic_relation"
+    DOER_OF_THINGS = "doer_of_things"
+
+
+class IdentityState(StrEnum):
+    """Lifecycle: proposed -> accepted -> refined; proposed or accepted -> dismissed."""
+
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    REFINED = "refined"
+    DISMISSED = "dismissed"
+
+
+class MessageRole(StrEnum):
+    USER = "user"
+    COACH = "coach"
+
+
+class TurnStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class ActionStatus(StrEnum):
+    APPLIED = "applied"
+    REJECTED = "rejected"

@@ -1,0 +1,89 @@
+"""The project's errors: few, named, and each message says how to fix the problem.
+
+Library errors are translated at the boundary (``raise PersistenceError(...) from e``), so callers
+only ever catch these.
+"""
+
+from __future__ import annotations
+
+
+class CoachError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class ConfigurationError(CoachError):
+    """The settings are missing or inconsistent (a wrong database URL, an unknown provider)."""
+
+
+class InputError(CoachError):
+    """A user's input was refused (empty, too long, control characters); nothing was changed."""
+
+
+class PersistenceError(CoachError):
+    """A database operation failed. The original error is chained as ``__cause__``."""
+
+
+class ConcurrencyError(PersistenceError):
+    """A write was based on a stale version of a record; nothing was written.
+
+    Reload the record and apply the change again.
+    """
+
+
+class DuplicateTurnError(ConcurrencyError):
+    """The user message of this turn already has a completed turn; nothing was written."""
+
+
+class DuplicateLabelError(PersistenceError):
+    """The user already has a non-dismissed identity with this label (compared case-insensitively)."""
+
+
+class OwnershipError(PersistenceError):
+    """A record names a session or identity that belongs to another user; nothing was written."""
+
+
+class SchemaOutdatedError(PersistenceError):
+    """The database schema is older (or newer) than this code expects.
+
+    The message names the command that upgrades it.
+    """
+
+
+class LLMError(CoachError):
+    """A model call failed. ``reason`` is a short, user-facing explanation."""
+
+    retryable: bool = True
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LLMTimeoutError(LLMError):
+    """The model did not answer within the configured timeout."""
+
+
+class LLMRateLimitError(LLMError):
+    """The provider refused the call because of a rate limit or quota (HTTP 429)."""
+
+
+class LLMConnectionError(LLMError):
+    """The provider could not be reached."""
+
+
+class LLMAuthenticationError(LLMError):
+    """The provider refused the API key. Retrying will not help until the key is fixed."""
+
+    retryable = False
+
+
+class LLMResponseError(LLMError):
+    """The model's output could not be used: malformed JSON, wrong shape, or cut off."""
+
+
+class LLMRefusalError(LLMError):
+    """The model refused to answer."""
+
+
+class LLMLengthError(LLMResponseError):
+    """The model's output was cut off by the token limit before it was complete."""

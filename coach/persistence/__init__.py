@@ -1,0 +1,47 @@
+"""The persistence layer: ``DatabaseInterface``, its records, and the backends behind it."""
+
+from coach.persistence.base import DatabaseInterface
+from coach.persistence.factory import (
+    DatabaseType,
+    create_database,
+    create_database_from_url,
+    initialize_database,
+    mask_url,
+)
+from coach.persistence.records import (
+    ActionItemRecord,
+    ActionResultRecord,
+    CommitResult,
+    ContextRecord,
+    IdentityRecord,
+    MessageRecord,
+    Page,
+    SessionSummary,
+    StateRecord,
+    TurnCommit,
+    TurnRecord,
+    UserRecord,
+    UserSummary,
+)
+
+__all__ = [
+    "ActionItemRecord",
+    "ActionResultRecord",
+    "CommitResult",
+    "ContextRecord",
+    "DatabaseInterface",
+    "DatabaseType",
+    "IdentityRecord",
+    "MessageRecord",
+    "Page",
+    "SessionSummary",
+    "StateRecord",
+    "TurnCommit",
+    "TurnRecord",
+    "UserRecord",
+    "UserSummary",
+    "create_database",
+    "create_database_from_url",
+    "initialize_database",
+    "mask_url",
+]

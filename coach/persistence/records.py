@@ -1,0 +1,251 @@
+"""The stored records (pydantic v2): what every backend keeps and returns.
+
+All timestamps are timezone-aware UTC; a naive datetime is taken to be UTC. Every ``dict`` or
+``list`` field holds plain JSON (what ``model_dump(mode="json")`` produces), so records
+round-trip unchanged through the JSON columns of the SQL backend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+
+from coach.enums import (
+    ActionStatus,
+    CoachingState,
+    IdentityCategory,
+    IdentityState,
+    MessageRole,
+    TurnStatus,
+)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A new globally unique id (UUID4, canonical text form)."""
+    return str(uuid.uuid4())
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; a naive datetime is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
+JsonDict = dict[str, JsonValue]
+
+
+class Record(BaseModel):
+    """Base of every record: validated on assignment, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class UserRecord(Record):
+    """A coaching client. ``data`` holds ``name``, ``goals`` and any other profile facts."""
+
+    id: str
+    data: JsonDict = Field(default_factory=dict)
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+    updated_at: UTCDateTime = Field(default_factory=utcnow)
+
+
+class StateRecord(Record):
+    """The phase of one session and the identity it focuses on."""
+
+    user_id: str
+    session_id: str
+    state: CoachingState = CoachingState.INTRODUCTION
+    focus_identity_id: str | None = None
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+    updated_at: UTCDateTime = Field(default_factory=utcnow)
+
+
+class MessageRecord(Record):
+    """One message of a conversation. Messages are append-only: never changed once stored."""
+
+    id: str = Field(default_factory=new_id)
+    role: MessageRole
+    content: str
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+
+
+class ContextRecord(Record):
+    """The conversation of one session.
+
+    ``messages`` may be the newest part of the conversation only (see
+    ``DatabaseInterface.get_context``): ``first_message_index`` is the position of
+    ``messages[0]`` in the whole conversation, so ``total_messages`` counts every stored message.
+    ``version`` counts the saves; a record read at version *v* can only be saved over version *v*.
+    ``user_data`` holds the rolling summary and other engine metadata.
+    """
+
+    user_id: str
+    session_id: str
+    messages: list[MessageRecord] = Field(default_factory=list)
+    first_message_index: int = Field(default=0, ge=0)
+    user_data: JsonDict = Field(default_factory=dict)
+    version: int = Field(default=0, ge=0)
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+    updated_at: UTCDateTime = Field(default_factory=utcnow)
+
+    @property
+    def total_messages(self) -> int:
+        """How many messages the whole conversation holds, including those not loaded."""
+        return self.first_message_index + len(self.messages)
+
+
+class ActionItemRecord(Record):
+    id: str = Field(default_factory=new_id)
+    text: str
+    done: bool = False
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+    done_at: UTCDateTime | None = None
+
+
+class IdentityRecord(Record):
+    """An identity of a user. It belongs to the user; ``session_id`` is where it was found."""
+
+    id: str = Field(default_factory=new_id)
+    user_id: str
+    label: str
+    category: IdentityCategory
+    description: str = ""
+    state: IdentityState = IdentityState.PROPOSED
+    affirmation: str | None = None
+    visualization: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    action_items: list[ActionItemRecord] = Field(default_factory=list)
+    session_id: str | None = None
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+    updated_at: UTCDateTime = Field(default_factory=utcnow)
+
+
+class ActionResultRecord(Record):
+    """One action the model asked for, and what became of it."""
+
+    type: str
+    params: JsonDict = Field(default_factory=dict)
+    status: ActionStatus
+    reason: str | None = None
+
+
+class TurnRecord(Record):
+    """The log of one turn: what the model saw, said and did, and what it cost.
+
+    ``seq`` numbers the turns of a session from 1; the backend assigns it when the turn is
+    stored (leave it ``None``). A ``failed`` turn has no coach message and says why in ``error``.
+    """
+
+    session_id: str
+    user_id: str
+    seq: int | None = None
+    user_message_id: str
+    coach_message_id: str | None = None
+    state_before: CoachingState
+    state_after: CoachingState
+    requested_transition: CoachingState | None = None
+    transition_refused_reason: str | None = None
+    prompt_name: str = ""
+    prompt_version: str = ""
+    prompt_hash: str = ""
+    system_prompt: str = ""
+    model: str = ""
+    provider: str = ""
+    raw_output: str = ""
+    actions: list[ActionResultRecord] = Field(default_factory=list)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    status: TurnStatus = TurnStatus.OK
+    error: str | None = None
+    details: JsonDict = Field(default_factory=dict)
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+
+
+class TurnCommit(Record):
+    """Everything one turn changes, written as one unit by ``DatabaseInterface.commit_turn``.
+
+    ``context`` carries the messages appended during the turn after the ones stored, and the
+    version it was read at. ``identities`` are upserted whole. ``turn`` is ``None`` for writes
+    that are not a model turn (opening a session with its welcome message).
+    """
+
+    context: ContextRecord
+    state: StateRecord | None = None
+    identities: list[IdentityRecord] = Field(default_factory=list)
+    user: UserRecord | None = None
+    turn: TurnRecord | None = None
+
+
+class CommitResult(Record):
+    """What ``commit_turn`` stored: the context's new version and the turn's sequence number."""
+
+    context_version: int
+    turn_seq: int | None = None
+
+
+class UserSummary(Record):
+    """One row of ``list_users``."""
+
+    id: str
+    name: str | None = None
+    session_count: int
+    created_at: UTCDateTime
+    last_activity_at: UTCDateTime | None = None
+
+
+class SessionSummary(Record):
+    """One row of ``list_sessions``: a session with its phase, size and last activity."""
+
+    session_id: str
+    user_id: str
+    state: CoachingState | None = None
+    message_count: int
+    turn_count: int
+    created_at: UTCDateTime
+    last_activity_at: UTCDateTime
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a keyset-paged list. Pass ``next_cursor`` back to get the next page;
+    it is ``None`` on the last page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+__all__ = [
+    "ActionItemRecord",
+    "ActionResultRecord",
+    "CommitResult",
+    "ContextRecord",
+    "IdentityRecord",
+    "JsonDict",
+    "MessageRecord",
+    "Page",
+    "Record",
+    "SessionSummary",
+    "StateRecord",
+    "TurnCommit",
+    "TurnRecord",
+    "UTCDateTime",
+    "UserRecord",
+    "UserSummary",
+    "as_utc",
+    "new_id",
+    "utcnow",
+]

@@ -1,0 +1,113 @@
+"""Shared fixtures: a fresh database per test on every backend.
+
+PostgreSQL tests create a throwaway database of their own and drop it afterwards. They run when
+``COACH_TEST_POSTGRES_URL`` names a server (for example
+``postgresql+asyncpg://postgres@127.0.0.1:5432/postgres``); when it is unset they are skipped, and
+when it is set but the server cannot be reached they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from coach.persistence import DatabaseInterface, DatabaseType, create_database
+
+POSTGRES_ENV = "COACH_TEST_POSTGRES_URL"
+BACKENDS = ["memory", "sqlite", "postgresql"]
+
+
+def postgres_server_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+def _admin_engine(server_url: str):  # type: ignore[no-untyped-def]
+    sync_url = make_url(server_url).set(drivername="postgresql+psycopg")
+    return create_engine(sync_url, isolation_level="AUTOCOMMIT")
+
+
+def create_postgres_database(server_url: str) -> str:
+    """Create an empty database on the server and return its async URL."""
+    name = f"coach_test_{uuid.uuid4().hex[:12]}"
+    engine = _admin_engine(server_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    name = make_url(url).database
+    engine = _admin_engine(url.replace(f"/{name}", "/postgres"))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    server = postgres_server_url()
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: set {POSTGRES_ENV}")
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
+    url = create_postgres_database(server)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """The URL of a new SQLite file database."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'coach.db'}"
+
+
+def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    if backend == "memory":
+        return None
+    if backend == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The name of each backend in turn: memory, sqlite, postgresql."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def db(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[DatabaseInterface]:
+    """A fresh, initialized database of each backend in turn."""
+    url = database_url(backend, request)
+    database = (
+        create_database(DatabaseType.MEMORY)
+        if url is None
+        else create_database(DatabaseType.SQL, connection_string=url)
+    )
+    await database.initialize()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh SQL database of each SQL backend in turn (not initialized)."""
+    url = database_url(str(request.param), request)
+    assert url is not None
+    return url
