@@ -35,7 +35,7 @@ class DuplicateTurnError(ConcurrencyError):
 
 
 class DuplicateLabelError(PersistenceError):
-    """The user already has a non-dismissed identity with this label (compared case-insensitively)."""
+    """The user already has a non-dismissed identity with this label (case-insensitive)."""
 
 
 class OwnershipError(PersistenceError):

@@ -1,0 +1,104 @@
+"""Settings, resolved once at the edge (``app.py`` or the CLI) and passed down.
+
+Sources, strongest first: environment variables (``COACH_*``), then values passed in (the app
+passes ``st.secrets``), then the defaults below. Nothing else in the project reads
+``os.environ``.
+
+The embedded defaults need no key and no network: a SQLite file under ``data/`` and the bundled
+offline model. Setting ``COACH_OPENAI_API_KEY`` switches the default provider to OpenAI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from coach.persistence.factory import mask_url
+
+Provider = Literal["openai", "local", "scripted"]
+StructuredMode = Literal["json_schema", "json_object", "prompted"]
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class Settings(BaseSettings):
+    """Every setting of the engine and the app, with safe defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="COACH_", extra="ignore", frozen=True)
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = Field(
+        default=None,
+        description="memory://, sqlite+aiosqlite:///path.db or postgresql+asyncpg://...; "
+        "default: a SQLite file in data_dir",
+    )
+
+    llm_provider: Provider | None = Field(
+        default=None, description="default: openai when an API key is set, else local"
+    )
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-5.4-mini"
+    openai_structured_mode: StructuredMode = "json_schema"
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0)
+    local_model_path: Path | None = None
+    local_context_tokens: int = Field(default=8192, ge=512)
+
+    context_token_budget: int = Field(default=4000, ge=200)
+    max_message_chars: int = Field(default=4000, ge=1)
+    summary_max_words: int = Field(default=200, ge=20)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment beats values passed in (secrets.toml), which beat the defaults.
+        return env_settings, init_settings
+
+    @classmethod
+    def resolve(cls, secrets: Mapping[str, Any] | None = None) -> Settings:
+        """Build the settings from the environment and, below it, ``secrets``.
+
+        ``secrets`` keys may be given with or without the ``COACH_`` prefix, in any case.
+        """
+        values: dict[str, Any] = {}
+        for key, value in (secrets or {}).items():
+            name = key.lower().removeprefix("coach_")
+            if name in cls.model_fields:
+                values[name] = value
+        return cls(**values)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'coach.db'}"
+
+    @property
+    def effective_provider(self) -> Provider:
+        if self.llm_provider is not None:
+            return self.llm_provider
+        return "openai" if self.openai_api_key is not None else "local"
+
+    def describe(self) -> dict[str, str]:
+        """A summary safe to show: the database URL masked, the API key never included."""
+        return {
+            "database": mask_url(self.effective_database_url),
+            "provider": self.effective_provider,
+            "model": self.openai_model if self.effective_provider == "openai" else "local",
+            "api_key": "set" if self.openai_api_key is not None else "not set",
+        }

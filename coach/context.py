@@ -1,0 +1,316 @@
+"""``ContextManager``: the conversation of a session as the engine sees it, stored by ``db``.
+
+It keeps no storage of its own. It loads and saves through ``DatabaseInterface`` and maps the
+stored ``ContextRecord`` (plus the session's ``StateRecord``, the user's identities and record)
+to the engine's ``CoachContext`` with two pure functions.
+
+It also decides what the model sees within a token budget: the system prompt, a rolling summary
+of older messages, and as many recent messages as fit. When the messages not yet summarized
+no longer fit, the oldest of them are folded into the summary by the model; the new summary
+replaces the old one (it stays bounded). Stored messages are never deleted, and a failed
+summary leaves the context as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pydantic import JsonValue
+
+from coach.enums import CoachingState, MessageRole
+from coach.errors import LLMError
+from coach.llm.base import ChatMessage, LLMClient, LLMRequest
+from coach.models import CoachContext
+from coach.persistence.base import DatabaseInterface
+from coach.persistence.records import (
+    ContextRecord,
+    IdentityRecord,
+    MessageRecord,
+    StateRecord,
+    UserRecord,
+)
+from coach.prompts import PromptManager
+
+#: How many of the newest messages a turn loads. Far more than any token budget lets the model
+#: see, so summaries always have the messages they need; the cost of a turn stays flat.
+MESSAGE_WINDOW = 200
+
+SUMMARY_KEY = "summary"
+SUMMARIZED_UNTIL_KEY = "summarized_until"
+METADATA_KEY = "metadata"
+
+
+@dataclass(frozen=True)
+class ContextWindow:
+    """What the model sees for one turn, and what each part costs in tokens."""
+
+    messages: list[ChatMessage]
+    system_tokens: int
+    summary_tokens: int
+    message_tokens: int
+    included_message_ids: list[str]
+    #: Messages before this position are represented only by the summary.
+    folded_until: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.system_tokens + self.summary_tokens + self.message_tokens
+
+    def describe(self) -> dict[str, JsonValue]:
+        """A plain-JSON description for the turn log and the inspector."""
+        return {
+            "system_tokens": self.system_tokens,
+            "summary_tokens": self.summary_tokens,
+            "message_tokens": self.message_tokens,
+            "total_tokens": self.total_tokens,
+            "included_message_ids": list(self.included_message_ids),
+            "folded_until": self.folded_until,
+        }
+
+
+@dataclass
+class SummaryOutcome:
+    """What a summarization attempt did. ``error`` is set when it failed (nothing changed)."""
+
+    attempted: bool = False
+    folded_messages: int = 0
+    error: str | None = None
+    details: dict[str, JsonValue] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, JsonValue]:
+        return {
+            "attempted": self.attempted,
+            "folded_messages": self.folded_messages,
+            "error": self.error,
+            **self.details,
+        }
+
+
+class ContextManager:
+    """Loads, saves and budgets a session's context, only through ``db``."""
+
+    def __init__(
+        self,
+        llm_client: LLMClient,
+        db: DatabaseInterface,
+        *,
+        prompt_manager: PromptManager | None = None,
+        token_budget: int = 4000,
+        summary_max_words: int = 200,
+        message_window: int = MESSAGE_WINDOW,
+    ) -> None:
+        self.llm_client = llm_client
+        self.db = db
+        self.prompt_manager = prompt_manager or PromptManager()
+        self.token_budget = token_budget
+        self.summary_max_words = summary_max_words
+        self.message_window = message_window
+
+    # -- loading and saving -----------------------------------------------------------------------
+
+    async def load_context(self, user_id: str, session_id: str) -> CoachContext:
+        """The session's context, or a new empty one when nothing is stored yet."""
+        context = await self._load_from_persistence(user_id, session_id)
+        if context is not None:
+            return context
+        identities = await self.db.get_identities(user_id)
+        user = await self.db.get_user(user_id)
+        return CoachContext(
+            user_id=user_id,
+            session_id=session_id,
+            identities=identities,
+            user_profile=dict(user.data) if user else {},
+        )
+
+    async def _load_from_persistence(self, user_id: str, session_id: str) -> CoachContext | None:
+        """Load context from the persistence layer; ``None`` when the session has none."""
+        record = await self.db.get_context(user_id, session_id, message_limit=self.message_window)
+        if record is None:
+            return None
+        state = await self.db.get_state(user_id, session_id)
+        identities = await self.db.get_identities(user_id)
+        user = await self.db.get_user(user_id)
+        return self._convert_to_coach_context(record, state=state, identities=identities, user=user)
+
+    async def _save_to_persistence(self, context: CoachContext) -> CoachContext:
+        """Save the context (new messages, summary) and its state; returns it at its new version."""
+        stored = await self.db.save_context(self._convert_to_context_record(context))
+        await self.db.save_state(self._convert_to_state_record(context))
+        return context.model_copy(update={"version": stored.version})
+
+    # -- pure mappings ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _convert_to_coach_context(
+        record: ContextRecord,
+        *,
+        state: StateRecord | None = None,
+        identities: Sequence[IdentityRecord] = (),
+        user: UserRecord | None = None,
+    ) -> CoachContext:
+        """Map stored records to a ``CoachContext`` (pure)."""
+        data = record.user_data
+        summary = data.get(SUMMARY_KEY, "")
+        summarized_until = data.get(SUMMARIZED_UNTIL_KEY, 0)
+        metadata = data.get(METADATA_KEY, {})
+        return CoachContext(
+            user_id=record.user_id,
+            session_id=record.session_id,
+            current_state=state.state if state else CoachingState.INTRODUCTION,
+            focus_identity_id=state.focus_identity_id if state else None,
+            conversation_history=[m.model_copy() for m in record.messages],
+            first_message_index=record.first_message_index,
+            consolidated_summary=summary if isinstance(summary, str) else "",
+            summarized_until=summarized_until if isinstance(summarized_until, int) else 0,
+            metadata=dict(metadata) if isinstance(metadata, dict) else {},
+            user_profile=dict(user.data) if user else {},
+            identities=[i.model_copy(deep=True) for i in identities],
+            version=record.version,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+
+    @staticmethod
+    def _convert_to_context_record(context: CoachContext) -> ContextRecord:
+        """Map a ``CoachContext`` to the ``ContextRecord`` that stores it (pure)."""
+        return ContextRecord(
+            user_id=context.user_id,
+            session_id=context.session_id,
+            messages=[m.model_copy() for m in context.conversation_history],
+            first_message_index=context.first_message_index,
+            user_data={
+                SUMMARY_KEY: context.consolidated_summary,
+                SUMMARIZED_UNTIL_KEY: context.summarized_until,
+                METADATA_KEY: dict(context.metadata),
+            },
+            version=context.version,
+            created_at=context.created_at,
+            updated_at=context.updated_at,
+        )
+
+    @staticmethod
+    def _convert_to_state_record(context: CoachContext) -> StateRecord:
+        """Map a ``CoachContext`` to the session's ``StateRecord`` (pure)."""
+        return StateRecord(
+            user_id=context.user_id,
+            session_id=context.session_id,
+            state=context.current_state,
+            focus_identity_id=context.focus_identity_id,
+        )
+
+    # -- what the model sees ----------------------------------------------------------------------
+
+    def build_window(self, context: CoachContext, system_prompt: str) -> ContextWindow:
+        """The model's input: system prompt, summary, and the newest messages that fit.
+
+        Only messages after ``summarized_until`` are candidates; the newest message is always
+        included, even if it alone exceeds the budget.
+        """
+        count = self.llm_client.count_tokens
+        system_tokens = count(system_prompt)
+        summary_text = self._summary_message(context)
+        summary_tokens = count(summary_text) if summary_text else 0
+        remaining = self.token_budget - system_tokens - summary_tokens
+
+        chosen: list[MessageRecord] = []
+        used = 0
+        folded_until = context.total_messages
+        for position, message in self._unsummarized(context)[::-1]:
+            cost = count(message.content) + 4
+            if chosen and used + cost > remaining:
+                break
+            chosen.append(message)
+            used += cost
+            folded_until = position
+        chosen.reverse()
+
+        messages = [ChatMessage(role="system", content=system_prompt)]
+        if summary_text:
+            messages.append(ChatMessage(role="system", content=summary_text))
+        messages += [
+            ChatMessage(
+                role="user" if m.role is MessageRole.USER else "assistant", content=m.content
+            )
+            for m in chosen
+        ]
+        return ContextWindow(
+            messages=messages,
+            system_tokens=system_tokens,
+            summary_tokens=summary_tokens,
+            message_tokens=used,
+            included_message_ids=[m.id for m in chosen],
+            folded_until=folded_until,
+        )
+
+    def _unsummarized(self, context: CoachContext) -> list[tuple[int, MessageRecord]]:
+        start = context.first_message_index
+        return [
+            (start + i, m)
+            for i, m in enumerate(context.conversation_history)
+            if start + i >= context.summarized_until
+        ]
+
+    @staticmethod
+    def _summary_message(context: CoachContext) -> str:
+        parts = []
+        earlier = context.metadata.get("previous_sessions_summary")
+        if isinstance(earlier, str) and earlier:
+            parts.append(f"Summary of the client's earlier sessions:\n{earlier}")
+        if context.consolidated_summary:
+            parts.append(f"Summary of this conversation so far:\n{context.consolidated_summary}")
+        return "\n\n".join(parts)
+
+    async def summarize_if_needed(
+        self, context: CoachContext, system_prompt: str
+    ) -> SummaryOutcome:
+        """Fold the messages that no longer fit the budget into the summary.
+
+        Changes ``context.consolidated_summary`` and ``summarized_until`` only when the model
+        returns a usable summary; on failure the context is unchanged and the outcome says why.
+        """
+        window = self.build_window(context, system_prompt)
+        to_fold = [m for pos, m in self._unsummarized(context) if pos < window.folded_until]
+        if not to_fold:
+            return SummaryOutcome()
+        outcome = SummaryOutcome(attempted=True)
+        transcript = "\n".join(
+            f"{'Client' if m.role is MessageRole.USER else 'Coach'}: {m.content}" for m in to_fold
+        )
+        prompt = self.prompt_manager.render(
+            "summarizer",
+            {
+                "previous_summary": context.consolidated_summary or "(none yet)",
+                "max_words": str(self.summary_max_words),
+            },
+        )
+        request = LLMRequest(
+            messages=[
+                ChatMessage(role="system", content=prompt.text),
+                ChatMessage(role="user", content=transcript),
+            ],
+            response_schema=None,
+            schema_name="summary",
+        )
+        try:
+            response = await self.llm_client.complete(request)
+        except LLMError as e:
+            outcome.error = f"summary failed: {e.reason}"
+            return outcome
+        summary = bound_words(response.text.strip(), self.summary_max_words)
+        if not summary:
+            outcome.error = "summary failed: the model returned an empty summary"
+            return outcome
+        context.consolidated_summary = summary
+        context.summarized_until = window.folded_until
+        outcome.folded_messages = len(to_fold)
+        outcome.details = {"summary_tokens": self.llm_client.count_tokens(summary)}
+        return outcome
+
+
+def bound_words(text: str, max_words: int) -> str:
+    """``text`` cut to at most ``max_words`` words (a summary must stay bounded)."""
+    words = text.split()
+    if len(words) <= max_words:
+        return text
+    return " ".join(words[:max_words]) + " …"

@@ -1,0 +1,84 @@
+"""The values the engine fills into the prompt files, rendered from a ``CoachContext``.
+
+Every prompt file names the variables it needs in its front matter; these functions produce them.
+"""
+
+from __future__ import annotations
+
+from coach.enums import IdentityState
+from coach.models import CoachContext
+from coach.persistence.records import IdentityRecord
+
+NONE_YET = "none yet"
+
+
+def client_name(context: CoachContext, *, unknown: str = "not known yet") -> str:
+    name = context.user_profile.get("name")
+    return name if isinstance(name, str) and name else unknown
+
+
+def client_goals(context: CoachContext) -> str:
+    goals = context.user_profile.get("goals")
+    if isinstance(goals, list) and goals:
+        return "\n".join(f"- {g}" for g in goals if isinstance(g, str))
+    return NONE_YET
+
+
+def identity_line(identity: IdentityRecord) -> str:
+    """One identity for the model: id, label, category and state, then its open action items."""
+    line = f"- [{identity.id}] {identity.label} ({identity.category.value}, {identity.state.value})"
+    open_items = [a for a in identity.action_items if not a.done]
+    return "\n".join([line, *(f"    - action item [{a.id}]: {a.text}" for a in open_items)])
+
+
+def identities_block(context: CoachContext) -> str:
+    visible = [i for i in context.identities if i.state is not IdentityState.DISMISSED]
+    dismissed = [i.label for i in context.identities if i.state is IdentityState.DISMISSED]
+    lines = [identity_line(i) for i in visible]
+    if dismissed:
+        lines.append(f"(dismissed, do not propose again: {', '.join(dismissed)})")
+    return "\n".join(lines) or NONE_YET
+
+
+def focus_block(context: CoachContext) -> str:
+    focus = context.focus_identity
+    if focus is None:
+        return NONE_YET
+    items = "\n".join(
+        f"  - [{a.id}] {a.text} ({'done' if a.done else 'open'})" for a in focus.action_items
+    )
+    return "\n".join(
+        [
+            f"[{focus.id}] {focus.label} ({focus.category.value}, {focus.state.value})",
+            f"affirmation: {focus.affirmation or NONE_YET}",
+            f"visualization: {focus.visualization or NONE_YET}",
+            f"action items:\n{items}" if items else "action items: none yet",
+        ]
+    )
+
+
+def phase_variables(context: CoachContext) -> dict[str, str]:
+    """The variables of every phase prompt."""
+    return {
+        "client_name": client_name(context),
+        "client_goals": client_goals(context),
+        "identities": identities_block(context),
+        "focus_identity": focus_block(context),
+    }
+
+
+def welcome_variables(context: CoachContext) -> dict[str, str]:
+    """The variables of the welcome and welcome-back messages."""
+    open_items = [
+        f"{a.text} ({i.label})"
+        for i in context.identities
+        if i.state is not IdentityState.DISMISSED
+        for a in i.action_items
+        if not a.done
+    ]
+    kept = [i.label for i in context.identities if i.state is not IdentityState.DISMISSED]
+    return {
+        "client_name": client_name(context, unknown="there"),
+        "identity_labels": ", ".join(kept) or NONE_YET,
+        "open_action_items": "; ".join(open_items) or NONE_YET,
+    }

@@ -1,0 +1,53 @@
+"""Build the engine's parts from ``Settings``: the database, the model client, the service.
+
+The app and the terminal entry point both start here, so they build things the same way.
+"""
+
+from __future__ import annotations
+
+from coach.config import Settings
+from coach.llm.base import LLMClient
+from coach.persistence.base import DatabaseInterface
+from coach.persistence.factory import create_database_from_url
+from coach.service import CoachService
+
+
+def build_database(settings: Settings) -> DatabaseInterface:
+    """The configured database (not yet initialized)."""
+    return create_database_from_url(settings.effective_database_url)
+
+
+def build_llm_client(settings: Settings) -> LLMClient:
+    """The configured model client: OpenAI (or compatible), the bundled local model, or scripted."""
+    provider = settings.effective_provider
+    if provider == "openai":
+        from coach.llm.openai_client import OpenAIClient
+
+        return OpenAIClient(
+            model=settings.openai_model,
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+            timeout=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            structured_mode=settings.openai_structured_mode,
+        )
+    if provider == "local":
+        from coach.llm.local import LocalLLMClient
+
+        return LocalLLMClient(
+            model_path=settings.local_model_path, n_ctx=settings.local_context_tokens
+        )
+    from coach.llm.scripted import ScriptedLLMClient
+
+    return ScriptedLLMClient()
+
+
+def build_service(settings: Settings, llm_client: LLMClient, db: DatabaseInterface) -> CoachService:
+    """A ``CoachService`` with the settings' budgets and limits."""
+    return CoachService(
+        llm_client,
+        db,
+        token_budget=settings.context_token_budget,
+        summary_max_words=settings.summary_max_words,
+        max_message_chars=settings.max_message_chars,
+    )
