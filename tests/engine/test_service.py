@@ -115,6 +115,7 @@ async def test_concurrent_duplicate_submissions_give_one_turn(memory_db: Databas
     )
     assert sum(not r.replayed for r in results) == 1
     assert {r.reply for r in results} == {"Only one."}
+    assert len(client.requests) == 1
     assert len(await memory_db.list_turns(session)) == 1
 
 
@@ -133,7 +134,7 @@ async def test_concurrent_duplicate_submissions_give_one_turn(memory_db: Databas
 async def test_model_failure_keeps_the_message_and_retry_succeeds(
     db: DatabaseInterface, failure: Any, reason: str
 ) -> None:
-    service, client, session = await started(db, failure, reply("Here I am."))
+    service, _, session = await started(db, failure, reply("Here I am."))
     failed = await service.send_message_and_wait("u1", session, "Are you there?")
     assert failed.status is TurnStatus.FAILED and failed.coach_message is None
     assert failed.error and reason.lower() in failed.error.lower()
