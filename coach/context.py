@@ -13,6 +13,7 @@ summary leaves the context as it was.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +36,10 @@ from coach.prompts import PromptManager
 #: How many of the newest messages a turn loads. Far more than any token budget lets the model
 #: see, so summaries always have the messages they need; the cost of a turn stays flat.
 MESSAGE_WINDOW = 200
+
+#: When the conversation no longer fits, older messages are folded until the rest takes this
+#: share of the message budget, so a summary is written every few turns, not every turn.
+FOLD_FILL = 0.5
 
 SUMMARY_KEY = "summary"
 SUMMARIZED_UNTIL_KEY = "summarized_until"
@@ -106,6 +111,8 @@ class ContextManager:
         self.token_budget = token_budget
         self.summary_max_words = summary_max_words
         self.message_window = message_window
+        # Messages are counted again every turn while they stay in the window; remember them.
+        self._count_tokens = functools.lru_cache(maxsize=4096)(llm_client.count_tokens)
 
     # -- loading and saving -----------------------------------------------------------------------
 
@@ -201,17 +208,20 @@ class ContextManager:
 
     # -- what the model sees ----------------------------------------------------------------------
 
-    def build_window(self, context: CoachContext, system_prompt: str) -> ContextWindow:
+    def build_window(
+        self, context: CoachContext, system_prompt: str, *, fill: float = 1.0
+    ) -> ContextWindow:
         """The model's input: system prompt, summary, and the newest messages that fit.
 
         Only messages after ``summarized_until`` are candidates; the newest message is always
-        included, even if it alone exceeds the budget.
+        included, even if it alone exceeds the budget. ``fill`` is the share of the budget left
+        after the prompt and summary that messages may take.
         """
-        count = self.llm_client.count_tokens
+        count = self._count_tokens
         system_tokens = count(system_prompt)
         summary_text = self._summary_message(context)
         summary_tokens = count(summary_text) if summary_text else 0
-        remaining = self.token_budget - system_tokens - summary_tokens
+        remaining = (self.token_budget - system_tokens - summary_tokens) * fill
 
         chosen: list[MessageRecord] = []
         used = 0
@@ -261,6 +271,18 @@ class ContextManager:
             parts.append(f"Summary of this conversation so far:\n{context.consolidated_summary}")
         return "\n\n".join(parts)
 
+    async def prepare_window(
+        self, context: CoachContext, system_prompt: str
+    ) -> tuple[ContextWindow, SummaryOutcome]:
+        """The window for this turn, after folding old messages into the summary if needed."""
+        window = self.build_window(context, system_prompt)
+        if window.folded_until <= context.summarized_until:
+            return window, SummaryOutcome()
+        outcome = await self._fold(context, system_prompt)
+        if outcome.folded_messages:
+            window = self.build_window(context, system_prompt)
+        return window, outcome
+
     async def summarize_if_needed(
         self, context: CoachContext, system_prompt: str
     ) -> SummaryOutcome:
@@ -269,10 +291,12 @@ class ContextManager:
         Changes ``context.consolidated_summary`` and ``summarized_until`` only when the model
         returns a usable summary; on failure the context is unchanged and the outcome says why.
         """
-        window = self.build_window(context, system_prompt)
+        return (await self.prepare_window(context, system_prompt))[1]
+
+    async def _fold(self, context: CoachContext, system_prompt: str) -> SummaryOutcome:
+        # Fold down to half the budget, so the next turns fit without another summary.
+        window = self.build_window(context, system_prompt, fill=FOLD_FILL)
         to_fold = [m for pos, m in self._unsummarized(context) if pos < window.folded_until]
-        if not to_fold:
-            return SummaryOutcome()
         outcome = SummaryOutcome(attempted=True)
         transcript = "\n".join(
             f"{'Client' if m.role is MessageRole.USER else 'Coach'}: {m.content}" for m in to_fold
@@ -304,7 +328,7 @@ class ContextManager:
         context.consolidated_summary = summary
         context.summarized_until = window.folded_until
         outcome.folded_messages = len(to_fold)
-        outcome.details = {"summary_tokens": self.llm_client.count_tokens(summary)}
+        outcome.details = {"summary_tokens": self._count_tokens(summary)}
         return outcome
 
 

@@ -384,8 +384,7 @@ class CoachService:
                 MessageRecord(id=message_id, role=MessageRole.USER, content=text)
             )
         prompt = self.system_prompt(context)
-        summary = await self.context_manager.summarize_if_needed(context, prompt.text)
-        window = self.context_manager.build_window(context, prompt.text)
+        window, summary = await self.context_manager.prepare_window(context, prompt.text)
         request = LLMRequest(
             messages=window.messages,
             response_schema=response_schema(context.current_state),

@@ -214,3 +214,31 @@ async def test_no_summary_while_everything_fits() -> None:
     outcome = await manager.summarize_if_needed(context, "sys")
     assert not outcome.attempted and client.requests == []
     assert len(manager.build_window(context, "sys").messages) == 5
+
+
+async def test_long_conversation_summarizes_every_few_turns_not_every_turn() -> None:
+    """Folding goes down to half the budget, so most turns need no summary call."""
+    from coach.service import CoachService
+
+    db = create_database("memory")
+    await db.initialize()
+
+    def answer(request: LLMRequest) -> dict[str, object] | str:
+        if request.response_schema is None:
+            return "The client keeps talking about their week."
+        return {"message": "I hear you. " * 20, "actions": []}
+
+    client = ScriptedLLMClient(function=answer)
+    service = CoachService(client, db, token_budget=2500)
+    info = await service.start_session("u1")
+    for turn in range(40):
+        result = await service.send_message_and_wait(
+            "u1", info.session_id, f"turn {turn}: " + "this week was busy " * 10
+        )
+        assert result.ok
+        details = (await db.list_turns(info.session_id))[-1].details
+        assert details["context_window"]["total_tokens"] <= 2500  # type: ignore[index]
+    summaries = [r for r in client.requests if r.response_schema is None]
+    assert 2 <= len(summaries) <= 40 / 4, len(summaries)
+    stored = await db.get_context("u1", info.session_id)
+    assert stored is not None and stored.total_messages == 81
