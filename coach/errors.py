@@ -78,7 +78,14 @@ class LLMAuthenticationError(LLMError):
 
 
 class LLMResponseError(LLMError):
-    """The model's output could not be used: malformed JSON, wrong shape, or cut off."""
+    """The model's output could not be used: malformed JSON, wrong shape, or cut off.
+
+    ``raw`` holds the output the model did send (for the turn log), when there was any.
+    """
+
+    def __init__(self, reason: str, *, raw: str | None = None) -> None:
+        super().__init__(reason)
+        self.raw = raw
 
 
 class LLMRefusalError(LLMError):

@@ -31,7 +31,13 @@ from coach.actions import (
 )
 from coach.context import ContextManager, bound_words
 from coach.enums import CoachingState, MessageRole, TurnStatus
-from coach.errors import ConcurrencyError, DuplicateTurnError, InputError, LLMError
+from coach.errors import (
+    ConcurrencyError,
+    DuplicateTurnError,
+    InputError,
+    LLMError,
+    LLMResponseError,
+)
 from coach.llm.base import LLMClient, LLMRequest, LLMResponse, TextDelta
 from coach.models import CoachContext
 from coach.persistence.base import DatabaseInterface
@@ -423,6 +429,8 @@ class CoachService:
             turn.latency_ms = (time.perf_counter() - started) * 1000
             if response is not None:
                 turn.raw_output = response.raw
+            elif isinstance(e, LLMResponseError) and e.raw:
+                turn.raw_output = e.raw
             committed = await self.db.commit_turn(
                 TurnCommit(
                     context=self.context_manager._convert_to_context_record(context),

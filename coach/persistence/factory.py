@@ -1,5 +1,7 @@
 """Build a ``DatabaseInterface`` from a type and a connection string, or from one URL.
 
+Example::
+
     db = create_database(DatabaseType.MEMORY)
     db = create_database(DatabaseType.SQL, connection_string="sqlite+aiosqlite:///data/coach.db")
     db = create_database_from_url("postgresql+asyncpg://postgres@127.0.0.1/coach")

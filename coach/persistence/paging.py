@@ -31,4 +31,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         at, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
         return as_utc(datetime.fromisoformat(at)), str(key)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"not a valid page cursor: {cursor!r}; start again from the first page") from e
+        raise ValueError(
+            f"not a valid page cursor: {cursor!r}; start again from the first page"
+        ) from e

@@ -143,6 +143,8 @@ async def test_model_failure_keeps_the_message_and_retry_succeeds(
     assert context is not None and context.messages[-1].content == "Are you there?"
     [turn] = await db.list_turns(session)
     assert turn.status is TurnStatus.FAILED and turn.error == failed.error
+    if isinstance(failure, str):  # the model's unusable output is kept for the inspector
+        assert turn.raw_output == failure
 
     retried = [e async for e in service.retry_turn("u1", session)][-1]
     assert isinstance(retried, TurnResult) and retried.ok and retried.reply == "Here I am."
