@@ -17,7 +17,7 @@ from coach.errors import CoachError
 from coach.llm.base import TextDelta
 from coach.models import PHASE_ORDER
 from coach.persistence.base import DatabaseInterface
-from coach.runtime import build_database, build_llm_client, build_service
+from coach.runtime import build_database, build_service, open_llm_client
 from coach.service import TurnEvent, TurnResult
 
 
@@ -82,7 +82,7 @@ async def load_demo(db: DatabaseInterface, *, if_empty: bool) -> int:
 
 
 async def chat(args: argparse.Namespace, settings: Settings, db: DatabaseInterface) -> int:
-    client = build_llm_client(settings)
+    client = await open_llm_client(settings)
     service = build_service(settings, client, db)
     try:
         print(f"model: {client.provider} / {client.model} — type /quit to leave, /retry to retry")

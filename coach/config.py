@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-5.4-mini"
     openai_structured_mode: StructuredMode = "json_schema"
+    openai_json_object_schema: bool = Field(
+        default=False,
+        description="in json_object mode, also send the schema (the llama.cpp server uses it)",
+    )
+    openai_max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = (
+        "max_completion_tokens"
+    )
     llm_timeout_s: float = Field(default=60.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0)
     local_model_path: Path | None = None

@@ -30,6 +30,8 @@ def build_llm_client(settings: Settings) -> LLMClient:
             timeout=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
             structured_mode=settings.openai_structured_mode,
+            json_object_schema=settings.openai_json_object_schema,
+            max_tokens_param=settings.openai_max_tokens_param,
         )
     if provider == "local":
         from coach.llm.local import LocalLLMClient
@@ -40,6 +42,16 @@ def build_llm_client(settings: Settings) -> LLMClient:
     from coach.llm.scripted import ScriptedLLMClient
 
     return ScriptedLLMClient()
+
+
+async def open_llm_client(settings: Settings) -> LLMClient:
+    """The configured client, ready to answer: the local model is loaded (and warmed up) here,
+    so the first turn does not pay for it. Call it on the event loop that will use the client."""
+    client = build_llm_client(settings)
+    load = getattr(client, "load", None)
+    if load is not None:
+        await load()
+    return client
 
 
 def build_service(settings: Settings, llm_client: LLMClient, db: DatabaseInterface) -> CoachService:
