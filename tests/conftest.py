@@ -9,6 +9,7 @@ when it is set but the server cannot be reached they fail.
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from coach.persistence import DatabaseInterface, DatabaseType, create_database
+from tests.llm.fake_openai_server import FakeOpenAIServer
 
 POSTGRES_ENV = "COACH_TEST_POSTGRES_URL"
 BACKENDS = ["memory", "sqlite", "postgresql"]
@@ -111,3 +113,26 @@ def sql_url(request: pytest.FixtureRequest) -> str:
     url = database_url(str(request.param), request)
     assert url is not None
     return url
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAIServer]:
+    """A fake OpenAI-compatible server on 127.0.0.1, stopped after the test."""
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llama_server() -> Iterator[FakeOpenAIServer]:
+    """A fake server that, like the llama.cpp server, rejects ``json_schema`` response formats."""
+    with FakeOpenAIServer(reject_json_schema=True) as server:
+        yield server
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A base URL on 127.0.0.1 where nothing listens (the port was free a moment ago)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"

@@ -76,12 +76,14 @@ class FakeOpenAIServer:
     """The server; use as a context manager or call :meth:`start` and :meth:`stop`.
 
     Args:
+        port: The port to listen on; 0 picks a free one.
         reject_json_schema: Answer 422 to ``response_format`` type ``json_schema``, with the
             validation body the llama.cpp server (FastAPI) sends.
     """
 
-    def __init__(self, *, reject_json_schema: bool = False) -> None:
+    def __init__(self, *, reject_json_schema: bool = False, port: int = 0) -> None:
         self.reject_json_schema = reject_json_schema
+        self._port = port
         self.default = FakeReply()
         self.requests: list[RecordedRequest] = []
         self._queue: deque[FakeReply] = deque()
@@ -118,7 +120,7 @@ class FakeOpenAIServer:
         class Handler(_Handler):
             fake = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
