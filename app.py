@@ -1,0 +1,53 @@
+"""Identity Coach Playground: the router.
+
+Run with ``streamlit run app.py``. Settings come from the environment (``COACH_*``) and
+``.streamlit/secrets.toml``; the runtime (event loop, database, model client, service) is built
+once per process in ``ui.runtime``. The pages in ``pages/`` only render.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from pydantic import ValidationError
+
+from coach.config import Settings
+from coach.errors import CoachError
+from ui.render import show_error
+from ui.runtime import get_runtime, read_secrets
+
+st.set_page_config(page_title="Identity Coach Playground", page_icon="🧭", layout="wide")
+
+navigation = st.navigation(
+    [
+        st.Page("pages/coach.py", title="Coach", icon="💬", url_path="coach", default=True),
+        st.Page("pages/sessions.py", title="Sessions", icon="🗂️", url_path="sessions"),
+        st.Page("pages/inspector.py", title="Session inspector", icon="🔎", url_path="inspector"),
+    ]
+)
+
+try:
+    runtime = get_runtime()
+except ValidationError as e:
+    problems = "\n".join(
+        f"- `{'.'.join(str(part) for part in error['loc'])}`: {error['msg']}"
+        for error in e.errors(include_input=False)
+    )
+    st.error(
+        f"The settings are invalid:\n\n{problems}\n\nFix the `COACH_*` environment variables "
+        "or `.streamlit/secrets.toml` (see `.streamlit/secrets.toml.example`) and reload.",
+        icon="🚨",
+    )
+    st.stop()
+except (CoachError, TimeoutError, ValueError) as e:
+    st.error("The coach could not start.", icon="🚨")
+    show_error(e, database=Settings.resolve(read_secrets()).describe()["database"])
+    st.stop()
+
+described = runtime.settings.describe()
+st.sidebar.caption(
+    f"Database: `{described['database']}`  \n"
+    f"Model: `{runtime.client.provider}` / `{runtime.client.model}` · "
+    f"API key: {described['api_key']}"
+)
+
+navigation.run()

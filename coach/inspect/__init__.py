@@ -1,0 +1,85 @@
+"""What the session inspector shows, derived from stored records (no Streamlit here).
+
+The turn log is the source of truth for a session's history: each turn records the phase before
+and after, the transition the model requested (and why it was refused), and every action with its
+result. From it this package derives
+
+- ``timeline``: the phase timeline and summary rows of turns and actions;
+- ``identities``: identities grouped by state, and each identity's history of actions;
+- ``replay``: the state and identities after each turn, and the diff between two turns;
+- ``window``: the context window of a turn, token counts per part, where each message stood;
+- ``session``: a whole session loaded at once, and its JSON export bundle.
+"""
+
+from __future__ import annotations
+
+from coach.inspect.identities import (
+    IDENTITY_STATE_ORDER,
+    IdentityEvent,
+    identities_by_state,
+    identity_history,
+    identity_rows,
+)
+from coach.inspect.replay import DiffRow, Snapshot, diff_snapshots, replay
+from coach.inspect.session import (
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    SessionBundle,
+    SessionView,
+    activity_bounds,
+    as_json,
+    load_session_bundle,
+    load_session_view,
+)
+from coach.inspect.timeline import (
+    PHASE_LABELS,
+    PhaseStep,
+    action_rows,
+    phase_label,
+    phase_number,
+    phase_timeline,
+    timeline_points,
+    turn_rows,
+)
+from coach.inspect.window import (
+    WindowView,
+    latest_window,
+    message_rows,
+    message_status,
+    unanswered_user_messages,
+    window_view,
+)
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "EXPORT_VERSION",
+    "IDENTITY_STATE_ORDER",
+    "PHASE_LABELS",
+    "DiffRow",
+    "IdentityEvent",
+    "PhaseStep",
+    "SessionBundle",
+    "SessionView",
+    "Snapshot",
+    "WindowView",
+    "action_rows",
+    "activity_bounds",
+    "as_json",
+    "diff_snapshots",
+    "identities_by_state",
+    "identity_history",
+    "identity_rows",
+    "latest_window",
+    "load_session_bundle",
+    "load_session_view",
+    "message_rows",
+    "message_status",
+    "phase_label",
+    "phase_number",
+    "phase_timeline",
+    "replay",
+    "timeline_points",
+    "turn_rows",
+    "unanswered_user_messages",
+    "window_view",
+]

@@ -1,0 +1,139 @@
+"""A whole session at once: the inspector's view of it, the JSON export bundle, and the
+activity filter of the sessions list."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from coach.inspect.window import json_int
+from coach.persistence.base import DatabaseInterface
+from coach.persistence.records import (
+    ContextRecord,
+    IdentityRecord,
+    SessionSummary,
+    StateRecord,
+    TurnRecord,
+    UserRecord,
+    utcnow,
+)
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+def activity_bounds(
+    start: date | None, end: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """``(active_after, active_before)`` for ``list_sessions`` from an inclusive date range
+    (UTC days)."""
+    after = datetime.combine(start, time.min, UTC) if start else None
+    before = datetime.combine(end + timedelta(days=1), time.min, UTC) if end else None
+    return after, before
+
+
+# --- whole sessions -----------------------------------------------------------------------------
+
+EXPORT_FORMAT = "identity-coach-session"
+EXPORT_VERSION = 1
+
+
+class SessionBundle(BaseModel):
+    """Everything stored about one session, as one JSON document."""
+
+    format: str = EXPORT_FORMAT
+    version: int = EXPORT_VERSION
+    exported_at: datetime = Field(default_factory=utcnow)
+    session: SessionSummary
+    user: UserRecord | None = None
+    state: StateRecord | None = None
+    context: ContextRecord | None = None
+    identities: list[IdentityRecord] = Field(default_factory=list)
+    turns: list[TurnRecord] = Field(default_factory=list)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+async def load_session_bundle(db: DatabaseInterface, session_id: str) -> SessionBundle | None:
+    """The whole session (every message and turn) and its user's identities and record, or
+    ``None`` when the session does not exist."""
+    summary = await db.get_session(session_id)
+    if summary is None:
+        return None
+    user_id = summary.user_id
+    return SessionBundle(
+        session=summary,
+        user=await db.get_user(user_id),
+        state=await db.get_state(user_id, session_id),
+        context=await db.get_context(user_id, session_id, message_limit=None),
+        identities=await db.get_identities(user_id),
+        turns=await db.list_turns(session_id),
+    )
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """What the inspector loads about one session in one go (messages are paged separately)."""
+
+    summary: SessionSummary
+    user: UserRecord | None
+    state: StateRecord | None
+    context: ContextRecord | None
+    identities: list[IdentityRecord]
+    turns: list[TurnRecord]
+
+    @property
+    def user_id(self) -> str:
+        return self.summary.user_id
+
+    @property
+    def session_id(self) -> str:
+        return self.summary.session_id
+
+    @property
+    def summarized_until(self) -> int:
+        value = self.context.user_data.get("summarized_until") if self.context else None
+        return json_int(value)
+
+    def labels(self) -> dict[str, str]:
+        return {i.id: i.label for i in self.identities}
+
+
+async def load_session_view(
+    db: DatabaseInterface, session_id: str, *, message_limit: int = 0
+) -> SessionView | None:
+    """Load a session for the inspector, or ``None`` when it does not exist.
+
+    Args:
+        message_limit: how many of the newest messages to load with the context.
+    """
+    summary = await db.get_session(session_id)
+    if summary is None:
+        return None
+    user_id = summary.user_id
+    return SessionView(
+        summary=summary,
+        user=await db.get_user(user_id),
+        state=await db.get_state(user_id, session_id),
+        context=await db.get_context(user_id, session_id, message_limit=message_limit),
+        identities=await db.get_identities(user_id),
+        turns=await db.list_turns(session_id),
+    )
+
+
+def as_json(value: BaseModel | Sequence[Any] | Mapping[str, Any] | None) -> str:
+    """Indented JSON of a record, a plain mapping, or a list of either (for copy views)."""
+
+    def plain(item: Any) -> Any:
+        return item.model_dump(mode="json") if isinstance(item, BaseModel) else item
+
+    if isinstance(value, BaseModel):
+        return value.model_dump_json(indent=2)
+    if isinstance(value, Mapping) or value is None:
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return json.dumps([plain(i) for i in value], indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,183 @@
+"""The session inspector: each tab shows the stored values; delete asks first."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from coach.service import SessionInfo
+from tests.app.helpers import (
+    load_demo,
+    no_exception,
+    open_page,
+    reply,
+    runtime,
+    scripted_client,
+    texts,
+)
+
+
+@pytest.fixture
+def demo(app: AppTest) -> SessionInfo:
+    info = load_demo()
+    open_page(app, "pages/inspector.py", session_id=info.session_id)
+    return info
+
+
+def tab(at: AppTest, label: str):  # type: ignore[no-untyped-def]
+    return next(t for t in at.tabs if t.label == label)
+
+
+def frames(block) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(d.value.to_string() for d in block.get("dataframe"))
+
+
+def block_text(block) -> str:  # type: ignore[no-untyped-def]
+    parts = []
+    for kind in ("markdown", "caption", "code", "error", "metric"):
+        parts += [str(getattr(e, "value", "")) for e in block.get(kind)]
+    return "\n".join(parts)
+
+
+def test_state_tab_shows_the_phase_and_the_transitions(app: AppTest, demo: SessionInfo) -> None:
+    state = tab(app, "State")
+    shown = block_text(state)
+    assert '"state": "accountability"' in shown
+    assert "Creative Visionary" in shown  # the focus
+    table = frames(state)
+    assert "refused" in table and "moved" in table
+    assert "needs at least 3 accepted identities" in table
+    assert state.get("vega_lite_chart")
+
+
+def test_context_tab_shows_messages_summary_and_the_window(app: AppTest, demo: SessionInfo) -> None:
+    context = tab(app, "Context")
+    table = frames(context)
+    assert "lost my spark" in table
+    assert "sent" in table
+    assert "System prompt" in table and "Summary" in table
+    assert '"summarized_until"' in block_text(context)
+
+
+def test_identities_tab_shows_labels_and_history(app: AppTest, demo: SessionInfo) -> None:
+    identities = tab(app, "Identities")
+    table = frames(identities)
+    for label in ("Creative Visionary", "Devoted Parent", "Energetic Athlete", "Wise Money Keeper"):
+        assert label in table
+    assert "duplicate label" in table  # the rejected duplicate, in Creative Visionary's history
+    assert "mark_identity_refined" in table
+    labels = [e.label for e in identities.expander]
+    assert any(label.startswith("Creative Visionary · refined") for label in labels)
+
+
+def test_turns_tab_shows_actions_reasons_prompt_and_diff(app: AppTest, demo: SessionInfo) -> None:
+    turns = tab(app, "Turns")
+    table = frames(turns)
+    assert "set_affirmation is not allowed in phase identity_brainstorming" in table
+    assert "rejected" in table
+    assert len(turns.expander) == 10
+    shown = block_text(turns)
+    assert "You are an identity coach" in shown  # the system prompt sent
+    assert '"message": "Welcome, Maya.' in shown  # raw model output
+
+    app.selectbox(key="diff_from").set_value(0).run()
+    app.selectbox(key="diff_to").set_value(10).run()
+    no_exception(app)
+    [diff] = [d.value for d in tab(app, "Turns").get("dataframe") if "scope" in d.value.columns]
+    rows = {(r.subject, r.field): (r.before, r.after) for r in diff.itertuples()}
+    assert rows[("session", "phase")] == ("introduction", "accountability")
+    assert rows[("Wise Money Keeper", "state")] == ("—", "dismissed")
+    assert rows[("user", "name")] == ("—", "Maya")
+
+
+def test_prompt_tab_shows_the_exact_next_prompt(app: AppTest, demo: SessionInfo) -> None:
+    rt = runtime()
+    preview = rt.run(rt.service.preview_prompt(demo.user_id, demo.session_id))
+    codes = [c.value for c in tab(app, "Prompt").get("code")]
+    assert preview.prompt.text in codes
+
+
+def test_user_tab_shows_the_user_record(app: AppTest, demo: SessionInfo) -> None:
+    shown = block_text(tab(app, "User"))
+    assert '"name": "Maya"' in shown
+    assert "Get my creative spark back" in shown
+
+
+def test_without_a_session_id_a_selector_opens_one(app: AppTest) -> None:
+    info = load_demo()
+    open_page(app, "pages/inspector.py")
+    assert app.selectbox(key="pick").value == info.session_id
+    app.button(key="open_session").click().run()
+    no_exception(app)
+    assert app.query_params["session_id"] == info.session_id
+    assert app.tabs[0].label == "State"
+
+
+def test_deleting_a_session_needs_confirmation(app: AppTest, demo: SessionInfo) -> None:
+    rt = runtime()
+    assert app.button(key="delete_session").disabled
+    app.checkbox(key="confirm_delete_session").check().run()
+    app.button(key="delete_session").click().run()
+    no_exception(app)
+    assert rt.run(rt.db.get_session(demo.session_id)) is None
+    assert rt.run(rt.db.get_user(demo.user_id)) is not None  # the user stays
+    assert "was deleted" in texts(app)
+    assert "session_id" not in app.query_params
+
+
+def test_deleting_a_user_removes_everything_of_theirs(app: AppTest, demo: SessionInfo) -> None:
+    rt = runtime()
+    app.checkbox(key="confirm_delete_user").check().run()
+    app.button(key="delete_user").click().run()
+    no_exception(app)
+    counts = rt.run(rt.db.count_records())
+    assert counts["users"] == 0 and counts["messages"] == 0 and counts["identities"] == 0
+
+
+def test_messages_of_a_long_session_are_paged(app: AppTest) -> None:
+    rt = runtime()
+    info = rt.run(rt.service.start_session(user_name="Kim"))
+    scripted_client().enqueue(*[reply(f"answer {i}") for i in range(30)])
+    for i in range(30):
+        rt.run(rt.service.send_message_and_wait(info.user_id, info.session_id, f"question {i}"))
+    open_page(app, "pages/inspector.py", session_id=info.session_id)
+
+    page = app.number_input(key="context_messages_page")
+    assert (page.value, page.max) == (2, 2)  # 61 messages: the newest page first
+    assert "Messages #50–#60 of 61." in block_text(tab(app, "Context"))
+    page.set_value(1).run()
+    no_exception(app)
+    shown = frames(tab(app, "Context"))
+    assert "question 0" in shown and "answer 29" not in shown
+
+
+def test_context_tab_shows_which_messages_were_folded_into_the_summary(
+    app_env: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from coach.llm.base import LLMRequest
+    from tests.app.helpers import APP, TIMEOUT_S
+
+    monkeypatch.setenv("COACH_CONTEXT_TOKEN_BUDGET", "200")  # less than the system prompt
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S).run()
+    rt = runtime()
+
+    def answer(request: LLMRequest) -> dict[str, object] | str:
+        if request.response_schema is None:
+            return "Kim wants to sleep better."
+        return reply("Tell me more.")
+
+    scripted_client().function = answer
+    info = rt.run(rt.service.start_session(user_name="Kim"))
+    for text in ("I sleep badly.", "Mostly on weekdays.", "I read my phone in bed."):
+        rt.run(rt.service.send_message_and_wait(info.user_id, info.session_id, text))
+    open_page(at, "pages/inspector.py", session_id=info.session_id)
+
+    context = tab(at, "Context")
+    shown = block_text(context)
+    assert "Kim wants to sleep better." in shown
+    assert "are folded into the summary" in shown
+    statuses = list(context.get("dataframe")[-1].value["context window"])
+    assert statuses[0] == "folded into summary"
+    assert "sent" in statuses

@@ -1,0 +1,80 @@
+"""The sessions page: tables, filters, paging, and opening a session in the inspector."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from coach.enums import CoachingState
+from tests.app.helpers import load_demo, no_exception, open_page, runtime, texts
+
+
+def sessions_table(at: AppTest) -> list[str]:
+    frame = at.dataframe[1].value
+    return list(frame["session"])
+
+
+def test_selecting_a_session_opens_it_in_the_inspector(app: AppTest) -> None:
+    info = load_demo()
+    open_page(app, "pages/sessions.py")
+    assert sessions_table(app) == [info.session_id]
+    assert list(app.dataframe[0].value["name"]) == ["Maya"]
+
+    app.session_state["sessions_table"] = {"selection": {"rows": [0], "columns": []}}
+    app.run()
+    no_exception(app)
+    assert app.query_params == {"session_id": info.session_id}
+    assert app.title[0].value == "🔎 Session inspector"
+    assert info.session_id in texts(app)
+
+
+def test_counts_and_the_inspector_link_are_shown(app: AppTest) -> None:
+    info = load_demo()
+    open_page(app, "pages/sessions.py")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Users"] == "1" and metrics["Turns"] == "10" and metrics["Messages"] == "21"
+    frame = app.dataframe[1].value
+    assert list(frame["inspect"]) == [f"inspector?session_id={info.session_id}"]
+    assert frame["last activity"].notna().all()
+
+
+def test_sessions_are_paged_on_the_server(app: AppTest) -> None:
+    rt = runtime()
+    user = "pager"
+    created = [rt.run(rt.service.start_session(user)).session_id for _ in range(27)]
+    open_page(app, "pages/sessions.py")
+    app.sidebar.selectbox(key="page_size").set_value(25).run()
+    first = sessions_table(app)
+    assert len(first) == 25
+
+    app.button(key="sessions_pages_next").click().run()
+    no_exception(app)
+    second = sessions_table(app)
+    assert len(second) == 2
+    assert set(first) | set(second) == set(created)
+    assert app.button(key="sessions_pages_next").disabled
+
+    app.button(key="sessions_pages_previous").click().run()
+    assert sessions_table(app) == first
+
+
+def test_filters_by_phase_search_and_user(app: AppTest) -> None:
+    info = load_demo()
+    rt = runtime()
+    other = rt.run(rt.service.start_session(user_name="Lee"))
+    open_page(app, "pages/sessions.py")
+    assert set(sessions_table(app)) == {info.session_id, other.session_id}
+
+    app.selectbox(key="session_phase").set_value(CoachingState.ACCOUNTABILITY).run()
+    assert sessions_table(app) == [info.session_id]
+    app.selectbox(key="session_phase").set_value(None).run()
+
+    app.text_input(key="session_search").set_value(other.session_id[:8]).run()
+    assert sessions_table(app) == [other.session_id]
+    app.text_input(key="session_search").set_value("").run()
+
+    app.text_input(key="user_search").set_value("Lee").run()
+    assert list(app.dataframe[0].value["name"]) == ["Lee"]
+    app.session_state["users_table"] = {"selection": {"rows": [0], "columns": []}}
+    app.run()
+    no_exception(app)
+    assert sessions_table(app) == [other.session_id]

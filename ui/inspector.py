@@ -1,0 +1,301 @@
+"""The session inspector's tabs: State, Context, Identities, Turns, Prompt, User, and the
+delete controls. Each record view can be copied as JSON (code blocks have a copy button).
+
+What is shown is derived in ``coach.inspect``; this module only lays it out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from coach.enums import TurnStatus
+from coach.errors import CoachError
+from coach.inspect import (
+    SessionView,
+    action_rows,
+    diff_snapshots,
+    identity_history,
+    identity_rows,
+    latest_window,
+    message_rows,
+    phase_label,
+    phase_number,
+    phase_timeline,
+    replay,
+    timeline_points,
+    turn_rows,
+)
+from coach.persistence.records import TurnRecord
+from ui.charts import phase_timeline_chart
+from ui.chat import user_name, when
+from ui.render import escape_markdown, json_view, safe_markdown, show_error, stop_on_error
+from ui.runtime import AppRuntime
+
+MESSAGES_PER_PAGE = 50
+TURNS_PER_PAGE = 20
+FLASH_KEY = "inspector_flash"
+
+
+def table(rows: list[dict[str, object]], *, key: str | None = None) -> None:
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key=key)
+
+
+def page_picker(label: str, total: int, per_page: int, key: str) -> int:
+    """A page number input; returns the 0-based index of the first item of the page."""
+    pages = max(1, math.ceil(total / per_page))
+    if pages == 1:
+        return 0
+    number = st.number_input(f"{label} page (of {pages})", 1, pages, pages, key=key)
+    return (int(number) - 1) * per_page
+
+
+def header(view: SessionView) -> None:
+    summary = view.summary
+    name = user_name(view.user, view.user_id)
+    st.caption(f"Session `{view.session_id}` of **{escape_markdown(name)}** (`{view.user_id}`)")
+    columns = st.columns(5)
+    state = view.state.state if view.state else summary.state
+    columns[0].metric("Phase", f"{phase_number(state)}/6 {phase_label(state)}" if state else "—")
+    columns[1].metric("Messages", summary.message_count)
+    columns[2].metric("Turns", summary.turn_count)
+    columns[3].metric("Identities", len(view.identities))
+    columns[4].metric("Last activity", when(summary.last_activity_at))
+
+
+def state_tab(view: SessionView) -> None:
+    focus = next(
+        (i for i in view.identities if view.state and i.id == view.state.focus_identity_id), None
+    )
+    st.markdown(f"**Focus identity:** {escape_markdown(focus.label) if focus else '—'}")
+    json_view(view.state, label="State record")
+    json_view(view.summary, label="Session summary")
+    st.markdown("#### Phases over turns")
+    steps = phase_timeline(view.turns)
+    if not steps:
+        st.caption("No turns yet.")
+        return
+    st.altair_chart(phase_timeline_chart(timeline_points(steps)), width="stretch")
+    table([s.row() for s in steps], key="state_timeline")
+
+
+def context_tab(runtime: AppRuntime, view: SessionView) -> None:
+    user_data = view.context.user_data if view.context else {}
+    summary = user_data.get("summary")
+    st.markdown("#### Summary")
+    if isinstance(summary, str) and summary:
+        safe_markdown(summary)
+        st.caption(f"Covers the messages before #{view.summarized_until}.")
+    else:
+        st.caption("No summary yet: every message still fits the context window.")
+    json_view(user_data, label="User data (summary and metadata)")
+    json_view(view.context, label="Context record (its messages are listed below)")
+
+    st.markdown("#### Context window")
+    window = latest_window(view.turns)
+    if window is None:
+        st.caption("No turn has run yet, so no context window was built.")
+    else:
+        st.caption(f"What the model saw in turn {window.seq}: {window.total_tokens:,} tokens.")
+        parts = window.parts()
+        chart, numbers = st.columns([2, 1])
+        chart.bar_chart(pd.DataFrame(parts), x="part", y="tokens", horizontal=True, height=180)
+        with numbers:
+            table(parts, key="context_parts")
+        if view.summarized_until:
+            st.markdown(
+                f"Messages **#0–#{view.summarized_until - 1}** are folded into the summary "
+                "(they stay stored; the model sees the summary instead)."
+            )
+        left_out = (
+            f"messages before #{window.folded_until} were left out"
+            if window.folded_until
+            else "no message was left out"
+        )
+        st.caption(
+            f"In that turn {len(window.included_message_ids)} messages were sent and {left_out}."
+        )
+        outcome = window.summary
+        if outcome.get("error"):
+            st.warning(f"The summary step failed (the context was kept): {outcome['error']}")
+        elif outcome.get("attempted"):
+            st.caption(
+                f"That turn folded {outcome.get('folded_messages')} messages into the summary."
+            )
+
+    st.markdown("#### Messages")
+    total = view.summary.message_count
+    start = page_picker("Messages", total, MESSAGES_PER_PAGE, key="context_messages_page")
+    with stop_on_error(runtime):
+        messages = runtime.run(
+            runtime.db.list_messages(view.session_id, start=start, limit=MESSAGES_PER_PAGE)
+        )
+    rows = message_rows(messages, start=start, view=window, summarized_until=view.summarized_until)
+    st.caption(f"Messages #{start}–#{start + len(messages) - 1} of {total}.")
+    table(rows, key="context_messages")
+    with st.expander("These messages as JSON"):
+        json_view(messages, label="Messages")
+
+
+def identities_tab(view: SessionView) -> None:
+    if not view.identities:
+        st.caption("The client has no identities yet.")
+        return
+    table(identity_rows(view.identities, session_id=view.session_id), key="identities_table")
+    events = identity_history(view.turns, view.identities)
+    for identity in view.identities:
+        history = [e.row() for e in events if e.identity_id == identity.id]
+        with st.expander(f"{identity.label} · {identity.state.value} · {len(history)} actions"):
+            if history:
+                table(history)
+            else:
+                st.caption("No action of this session concerned this identity.")
+            json_view(identity, label="Identity record")
+    known = {i.id for i in view.identities}
+    stray = [e.row() for e in events if e.identity_id not in known]
+    if stray:
+        st.markdown("#### Actions naming no known identity")
+        table(stray, key="identities_stray")
+
+
+def _ms(value: float | None) -> str | None:
+    return f"{value:,.0f} ms" if value is not None else None
+
+
+def _turn_details(turn: TurnRecord) -> None:
+    if turn.status is TurnStatus.FAILED:
+        st.error(f"Failed: {turn.error}")
+    metrics: dict[str, int | str | None] = {
+        "Input tokens": turn.input_tokens,
+        "Output tokens": turn.output_tokens,
+        "Latency": _ms(turn.latency_ms),
+        "Time to first token": _ms(turn.ttft_ms),
+    }
+    for column, (label, value) in zip(st.columns(4), metrics.items(), strict=True):
+        column.metric(label, value if value is not None else "—")
+    change = f"**Phase:** {turn.state_before.value} → {turn.state_after.value}"
+    if turn.requested_transition is not None:
+        outcome = (
+            f"refused: {escape_markdown(turn.transition_refused_reason)}"
+            if turn.transition_refused_reason
+            else "made"
+        )
+        change += f" · requested {turn.requested_transition.value} ({outcome})"
+    st.markdown(change)
+    if turn.actions:
+        table(action_rows(turn))
+    st.markdown(
+        f"**Prompt sent:** `{turn.prompt_name}` version `{turn.prompt_version}` · hash "
+        f"`{turn.prompt_hash[:12]}` · model `{turn.provider}/{turn.model}`"
+    )
+    st.code(turn.system_prompt, language="markdown", wrap_lines=True, height=300)
+    st.markdown("**Raw model output**")
+    st.code(turn.raw_output or "(none)", language="json", wrap_lines=True)
+    json_view(turn, label="Turn record")
+
+
+def turns_tab(view: SessionView) -> None:
+    turns = view.turns
+    if not turns:
+        st.caption("No turns yet.")
+        return
+    table(turn_rows(turns), key="turns_table")
+
+    st.markdown("#### Difference between two turns")
+    snapshots = replay(turns)
+    options = list(range(len(snapshots)))
+    label = {i: "start of session" if i == 0 else f"after turn {snapshots[i].seq}" for i in options}
+    left, right = st.columns(2)
+    a = left.selectbox(
+        "From", options, index=len(options) - 2, format_func=label.__getitem__, key="diff_from"
+    )
+    b = right.selectbox(
+        "To", options, index=len(options) - 1, format_func=label.__getitem__, key="diff_to"
+    )
+    diff = diff_snapshots(snapshots[a or 0], snapshots[b or 0], labels=view.labels())
+    if diff:
+        table([d.row() for d in diff], key="turns_diff")
+    else:
+        st.caption("No difference in the state or the identities between these two points.")
+    st.caption("Identities found in earlier sessions show only the fields this session changed.")
+
+    st.markdown("#### Turns")
+    start = page_picker("Turns", len(turns), TURNS_PER_PAGE, key="turns_page")
+    for turn in turns[start : start + TURNS_PER_PAGE]:
+        applied = sum(1 for x in turn.actions if x.status.value == "applied")
+        with st.expander(
+            f"Turn {turn.seq} · {turn.status.value} · {turn.state_before.value} → "
+            f"{turn.state_after.value} · {applied} applied, {len(turn.actions) - applied} rejected"
+        ):
+            _turn_details(turn)
+
+
+def prompt_tab(runtime: AppRuntime, view: SessionView) -> None:
+    try:
+        preview = runtime.run(runtime.service.preview_prompt(view.user_id, view.session_id))
+    except (CoachError, TimeoutError) as e:  # shown with its fix; the other tabs still work
+        show_error(e, runtime)
+        return
+    prompt = preview.prompt
+    st.caption(
+        f"The exact prompt the next turn would send: `{prompt.name}` · version `{prompt.version}` "
+        f"· hash `{prompt.short_hash}` · {preview.window.get('total_tokens', '?')} tokens in the "
+        "context window, before the client's next message."
+    )
+    st.code(prompt.text, language="markdown", wrap_lines=True)
+    st.markdown("**Messages sent to the model**")
+    json_view(
+        [{"role": m.role, "content": m.content} for m in preview.request.messages],
+        label="Model input",
+    )
+    st.markdown("**Reply schema for this phase**")
+    json_view(preview.request.response_schema or {}, label="JSON schema")
+
+
+def user_tab(runtime: AppRuntime, view: SessionView) -> None:
+    if view.user is None:
+        st.caption("No user record is stored for this session's user.")
+        return
+    json_view(view.user, label="User record")
+    with stop_on_error(runtime):
+        sessions = runtime.run(runtime.db.get_sessions_for_user(view.user_id))
+    st.markdown(f"**Sessions of this user** ({len(sessions)})")
+    for session_id in sessions:
+        current = " (this one)" if session_id == view.session_id else ""
+        st.page_link(
+            "pages/inspector.py",
+            label=f"{session_id}{current}",
+            query_params={"session_id": session_id},
+            icon="🔎",
+        )
+
+
+def delete_controls(runtime: AppRuntime, view: SessionView) -> None:
+    """Delete the session or the user, each after an explicit confirmation."""
+    session_column, user_column = st.columns(2)
+    with session_column:
+        sure = st.checkbox(
+            "Delete this session: its state, messages and turns (identities stay with the user)",
+            key="confirm_delete_session",
+        )
+        if st.button("Delete session", type="primary", disabled=not sure, key="delete_session"):
+            with stop_on_error(runtime):
+                runtime.run(runtime.db.delete_session(view.session_id))
+            _deleted(f"Session {view.session_id} was deleted.")
+    with user_column:
+        sure = st.checkbox(
+            "Delete this user and everything of theirs: all sessions, identities and turns",
+            key="confirm_delete_user",
+        )
+        if st.button("Delete user", type="primary", disabled=not sure, key="delete_user"):
+            with stop_on_error(runtime):
+                runtime.run(runtime.db.delete_user(view.user_id))
+            _deleted(f"User {view.user_id} and all their data were deleted.")
+
+
+def _deleted(message: str) -> None:
+    st.session_state[FLASH_KEY] = message
+    st.query_params.clear()
+    st.rerun()

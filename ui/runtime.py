@@ -1,0 +1,119 @@
+"""The per-process runtime: settings, one background event loop, the database, the model
+client and the ``CoachService``, created once and shared by every session of the app.
+
+The database engine and the model client are tied to the event loop they were created on, and
+a Streamlit script reruns on a new thread each time. So one ``BackgroundLoop`` runs for the
+whole process, everything async is created by coroutines on it, and pages hand their coroutines
+to it (``runtime.run``) or pull async streams through it (``runtime.iterate``). Never call
+``st.*`` from the loop thread.
+
+``get_runtime`` is cached with ``st.cache_resource``: the returned object is shared by every
+user, so nothing on it is ever changed by a page. Clearing the cache closes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from coach.background import BackgroundLoop
+from coach.config import Settings
+from coach.llm.base import LLMClient
+from coach.persistence.base import DatabaseInterface
+from coach.runtime import build_database, build_llm_client, build_service
+from coach.service import CoachService
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+#: Seconds a page waits for one database call or one streamed item.
+CALL_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class AppRuntime:
+    """Everything the pages share. Read-only: pages never change it."""
+
+    settings: Settings
+    loop: BackgroundLoop
+    db: DatabaseInterface
+    client: LLMClient
+    service: CoachService
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = CALL_TIMEOUT_S) -> T:
+        """Run ``coro`` on the background loop and return its result (or raise its error)."""
+        return self.loop.run(coro, timeout)
+
+    def iterate(
+        self, stream: AsyncIterator[T], timeout: float | None = CALL_TIMEOUT_S
+    ) -> Iterator[T]:
+        """A synchronous iterator over ``stream``, each item pulled on the background loop."""
+        return self.loop.iterate(stream, timeout)
+
+    @property
+    def offline_model(self) -> bool:
+        """True when the bundled tiny offline model answers."""
+        return self.client.provider == "local"
+
+    def close(self) -> None:
+        """Close the client and the database, then stop the loop.
+
+        Called when the cache entry is released (the process is shutting down or the cache is
+        cleared), where there is nobody to show an error to: a failure is logged.
+        """
+        for closing in (self.client.aclose, self.db.close):
+            try:
+                self.run(closing(), timeout=10)
+            except Exception:
+                logger.exception("closing the app runtime failed")
+        self.loop.stop()
+
+
+def read_secrets() -> dict[str, Any]:
+    """``st.secrets`` as a dict; empty when there is no ``secrets.toml`` at all."""
+    try:
+        return dict(st.secrets)
+    except FileNotFoundError:  # StreamlitSecretNotFoundError: no secrets.toml anywhere
+        return {}
+
+
+def build_runtime(settings: Settings) -> AppRuntime:
+    """Start a background loop and create the database, client and service on it.
+
+    Raises:
+        PersistenceError: the database cannot be reached or its schema is outdated.
+        ConfigurationError: the model client cannot be built as configured.
+    """
+    loop = BackgroundLoop(name="coach-app-loop")
+
+    async def create() -> tuple[DatabaseInterface, LLMClient, CoachService]:
+        db = build_database(settings)
+        try:
+            await db.initialize()
+            client = build_llm_client(settings)
+        except BaseException:
+            await db.close()
+            raise
+        return db, client, build_service(settings, client, db)
+
+    try:
+        db, client, service = loop.run(create(), timeout=CALL_TIMEOUT_S)
+    except BaseException:
+        loop.stop()
+        raise
+    return AppRuntime(settings=settings, loop=loop, db=db, client=client, service=service)
+
+
+def _release(runtime: AppRuntime) -> None:
+    runtime.close()
+
+
+@st.cache_resource(show_spinner="Starting the coach…", on_release=_release)
+def get_runtime() -> AppRuntime:
+    """The process's runtime, built on first use from ``st.secrets`` and the environment
+    (the environment wins). A failure is not cached: the next rerun tries again."""
+    return build_runtime(Settings.resolve(read_secrets()))
