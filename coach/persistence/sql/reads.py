@@ -1,0 +1,195 @@
+"""The lookups: one function of a ``Connection`` per read of ``DatabaseInterface``.
+
+Each uses the primary key or an index of ``tables.py``; "not found" is ``None`` or empty. The
+statements are built once with bound parameters (building a ``SELECT`` costs more than SQLite
+takes to run it), and messages, the one read that returns many rows, are built without a second
+validation: the typed columns already give exactly the record's types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection
+
+from coach.enums import MessageRole
+from coach.persistence.records import (
+    ContextRecord,
+    IdentityRecord,
+    MessageRecord,
+    SessionSummary,
+    StateRecord,
+    TurnRecord,
+    UserRecord,
+)
+from coach.persistence.sql.convert import (
+    context_from_row,
+    identity_from_row,
+    session_from_row,
+    state_from_row,
+    turn_from_row,
+    user_from_row,
+)
+from coach.persistence.sql.queries import SESSION_COLUMNS
+from coach.persistence.sql.tables import (
+    TABLES,
+    contexts,
+    identities,
+    messages,
+    sessions,
+    states,
+    turns,
+    users,
+)
+
+
+def count_records(conn: Connection) -> dict[str, int]:
+    query = select(
+        *(
+            select(func.count()).select_from(table).scalar_subquery().label(name)
+            for name, table in TABLES.items()
+        )
+    )
+    row = conn.execute(query).one()
+    return {name: int(count) for name, count in zip(TABLES, row, strict=True)}
+
+
+_USER = select(users.c.id, users.c.data, users.c.created_at, users.c.updated_at).where(
+    users.c.id == bindparam("p_user_id")
+)
+_STATE = select(states).where(
+    states.c.session_id == bindparam("p_session_id"), states.c.user_id == bindparam("p_user_id")
+)
+_CONTEXT = select(contexts).where(
+    contexts.c.session_id == bindparam("p_session_id"), contexts.c.user_id == bindparam("p_user_id")
+)
+_MESSAGES = (
+    select(messages.c.id, messages.c.role, messages.c.content, messages.c.created_at)
+    .where(
+        messages.c.session_id == bindparam("p_session_id"),
+        messages.c.position >= bindparam("p_start"),
+        messages.c.position < bindparam("p_stop"),
+    )
+    .order_by(messages.c.position)
+)
+_IDENTITIES = (
+    select(identities)
+    .where(identities.c.user_id == bindparam("p_user_id"))
+    .order_by(identities.c.created_at, identities.c.id)
+)
+_IDENTITIES_OF_SESSION = _IDENTITIES.where(identities.c.session_id == bindparam("p_session_id"))
+
+
+def select_user(user_id: str) -> Any:
+    """The user's row, as a statement (``update_user_data`` adds ``FOR UPDATE``)."""
+    return _USER.params(p_user_id=user_id)
+
+
+def get_user(conn: Connection, user_id: str) -> UserRecord | None:
+    row = conn.execute(_USER, {"p_user_id": user_id}).mappings().first()
+    return None if row is None else user_from_row(row)
+
+
+def get_sessions_for_user(conn: Connection, user_id: str) -> list[str]:
+    query = (
+        select(sessions.c.id)
+        .where(sessions.c.user_id == user_id)
+        .order_by(sessions.c.last_activity_at.desc(), sessions.c.id.desc())
+    )
+    return list(conn.execute(query).scalars())
+
+
+def get_user_id_for_session(conn: Connection, session_id: str) -> str | None:
+    query = select(sessions.c.user_id).where(sessions.c.id == session_id)
+    user_id = conn.execute(query).scalar_one_or_none()
+    return None if user_id is None else str(user_id)
+
+
+def get_session(conn: Connection, session_id: str) -> SessionSummary | None:
+    query = select(*SESSION_COLUMNS).where(sessions.c.id == session_id)
+    row = conn.execute(query).mappings().first()
+    return None if row is None else session_from_row(row)
+
+
+def get_state(conn: Connection, user_id: str, session_id: str) -> StateRecord | None:
+    params = {"p_session_id": session_id, "p_user_id": user_id}
+    row = conn.execute(_STATE, params).mappings().first()
+    return None if row is None else state_from_row(row)
+
+
+def get_context(
+    conn: Connection, user_id: str, session_id: str, message_limit: int | None
+) -> ContextRecord | None:
+    """The context with its newest ``message_limit`` messages (all when ``None``).
+
+    Messages are read up to the count stored with the context, so a save committed between
+    the two statements cannot add messages the version does not account for.
+    """
+    params = {"p_session_id": session_id, "p_user_id": user_id}
+    row = conn.execute(_CONTEXT, params).mappings().first()
+    if row is None:
+        return None
+    count = int(row["message_count"])
+    start = 0 if message_limit is None else max(0, count - message_limit)
+    return context_from_row(row, messages_between(conn, session_id, start, count), start)
+
+
+def messages_between(
+    conn: Connection, session_id: str, start: int, stop: int
+) -> list[MessageRecord]:
+    """The session's messages at positions ``start <= position < stop``, in order."""
+    if stop <= start:
+        return []
+    params = {"p_session_id": session_id, "p_start": start, "p_stop": stop}
+    return [
+        MessageRecord.model_construct(
+            id=id_, role=MessageRole(role), content=content, created_at=created_at
+        )
+        for id_, role, content, created_at in conn.execute(_MESSAGES, params)
+    ]
+
+
+def stored_message_ids(conn: Connection, message_ids: Sequence[str]) -> set[str]:
+    query = select(messages.c.id).where(messages.c.id.in_(message_ids))
+    return set(conn.execute(query).scalars())
+
+
+def get_identities(conn: Connection, user_id: str, session_id: str | None) -> list[IdentityRecord]:
+    if session_id is None:
+        rows = conn.execute(_IDENTITIES, {"p_user_id": user_id})
+    else:
+        params = {"p_user_id": user_id, "p_session_id": session_id}
+        rows = conn.execute(_IDENTITIES_OF_SESSION, params)
+    return [identity_from_row(row) for row in rows.mappings()]
+
+
+def get_identity(conn: Connection, identity_id: str) -> IdentityRecord | None:
+    row = conn.execute(select(identities).where(identities.c.id == identity_id)).mappings().first()
+    return None if row is None else identity_from_row(row)
+
+
+def list_turns(
+    conn: Connection, session_id: str, after_seq: int, limit: int | None
+) -> list[TurnRecord]:
+    query = (
+        select(turns)
+        .where(turns.c.session_id == session_id, turns.c.seq > after_seq)
+        .order_by(turns.c.seq)
+        .limit(limit)
+    )
+    return [turn_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def get_turn_for_message(
+    conn: Connection, session_id: str, user_message_id: str
+) -> TurnRecord | None:
+    query = (
+        select(turns)
+        .where(turns.c.session_id == session_id, turns.c.user_message_id == user_message_id)
+        .order_by(turns.c.seq.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).mappings().first()
+    return None if row is None else turn_from_row(row)

@@ -1,0 +1,141 @@
+"""The hot path's SQL, built once and reused: building an upsert (with its ``excluded``
+alias) or an ``UPDATE`` costs more than running it, so statements are made once per dialect
+(or per variant) with bound parameters, and executed with values.
+
+Upserts are the dialect's own ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Executable, Table, bindparam, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from coach.persistence.sql.convert import IDENTITY_UPDATE_COLUMNS
+from coach.persistence.sql.tables import (
+    contexts,
+    identities,
+    messages,
+    sessions,
+    states,
+    turns,
+    users,
+)
+
+Insert = postgresql.Insert | sqlite.Insert
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """The hot path's statements, built once per dialect (building an upsert, with its
+    ``excluded`` alias, costs more than running it); values are bound at execution."""
+
+    session_info: Executable
+    insert_user_if_missing: Executable
+    insert_session_if_missing: Executable
+    upsert_user: Executable
+    upsert_state: Executable
+    insert_context_if_missing: Executable
+    update_context: Executable
+    insert_messages: Executable
+    upsert_identity: Executable
+    insert_turn: Executable
+
+
+def _upsert(
+    insert: Callable[[Table], Insert],
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    where: Callable[[Insert], ColumnElement[bool]] | None = None,
+) -> Insert:
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c[key]],
+        set_={name: stmt.excluded[name] for name in columns},
+        where=None if where is None else where(stmt),
+    )
+
+
+@cache
+def statements(dialect: str) -> Statements:
+    """The statements for ``dialect`` ("sqlite" or "postgresql"), with its native upserts."""
+    insert: Callable[[Table], Insert] = (
+        postgresql.insert if dialect == "postgresql" else sqlite.insert
+    )
+    return Statements(
+        session_info=select(
+            sessions.c.user_id,
+            sessions.c.turn_count,
+            contexts.c.version,
+            contexts.c.message_count,
+            contexts.c.created_at,
+        )
+        .select_from(sessions.outerjoin(contexts, contexts.c.session_id == sessions.c.id))
+        .where(sessions.c.id == bindparam("b_session_id")),
+        insert_user_if_missing=insert(users).on_conflict_do_nothing(index_elements=[users.c.id]),
+        insert_session_if_missing=insert(sessions).on_conflict_do_nothing(
+            index_elements=[sessions.c.id]
+        ),
+        upsert_user=_upsert(
+            insert, users, "id", ("id_key", "name", "name_key", "data", "updated_at")
+        ).returning(users.c.created_at),
+        upsert_state=_upsert(
+            insert,
+            states,
+            "session_id",
+            ("user_id", "state", "focus_identity_id", "created_at", "updated_at"),
+        ),
+        insert_context_if_missing=insert(contexts).on_conflict_do_nothing(
+            index_elements=[contexts.c.session_id]
+        ),
+        update_context=update(contexts).where(
+            contexts.c.session_id == bindparam("b_session_id"),
+            contexts.c.version == bindparam("b_version"),
+        ),
+        insert_messages=messages.insert(),
+        upsert_identity=_upsert(
+            insert,
+            identities,
+            "id",
+            IDENTITY_UPDATE_COLUMNS,
+            where=lambda stmt: identities.c.user_id == stmt.excluded.user_id,
+        ).returning(identities.c.created_at),
+        insert_turn=_insert_turn_unless_answered(),
+    )
+
+
+@cache
+def touch_statement(set_count: bool, set_state: bool, add_turn: bool) -> Executable:
+    """``UPDATE sessions`` for one combination of what a write changes (built once each)."""
+    values: dict[str, Any] = {
+        "last_activity_at": bindparam("b_now", type_=sessions.c.last_activity_at.type)
+    }
+    if set_count:
+        values["message_count"] = bindparam("b_message_count", type_=sessions.c.message_count.type)
+    if set_state:
+        values["state"] = bindparam("b_state", type_=sessions.c.state.type)
+    stmt = update(sessions).where(sessions.c.id == bindparam("b_session_id")).values(values)
+    if add_turn:
+        return stmt.values(turn_count=sessions.c.turn_count + 1).returning(sessions.c.turn_count)
+    return stmt
+
+
+def _insert_turn_unless_answered() -> Executable:
+    """``INSERT INTO turns SELECT :values WHERE NOT EXISTS (an ok turn of the message)``.
+
+    One statement both checks and inserts. Two concurrent ok turns that both pass the check
+    are stopped by the partial unique index on ``(session_id, user_message_id)``.
+    """
+    params = {column.name: bindparam(column.name, type_=column.type) for column in turns.c}
+    answered = exists().where(
+        turns.c.session_id == params["session_id"],
+        turns.c.user_message_id == params["user_message_id"],
+        turns.c.status == "ok",
+    )
+    values = select(*params.values()).where(~answered)
+    return turns.insert().from_select(list(params), values)

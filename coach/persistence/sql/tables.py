@@ -1,0 +1,236 @@
+"""The SQL schema as SQLAlchemy ORM declarations (one schema for SQLite and PostgreSQL).
+
+The tables are denormalized for the inspector and the hot path:
+
+- ``sessions`` carries the phase, message and turn counts and the last activity, updated by
+  every write to the session, so ``list_sessions`` reads one indexed table and never aggregates
+  over messages.
+- ``messages`` holds one row per message keyed by ``(session_id, position)``: appending a
+  message is one insert, whatever the length of the conversation.
+- ``users.id_key`` / ``users.name_key`` and ``sessions.id_key`` / ``sessions.user_key`` hold
+  case-folded ids and names for the case-insensitive prefix searches (see ``types.KEY``).
+
+The migrations in ``migrations/versions`` create exactly this schema; a test compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, cast
+
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from coach.persistence.sql.types import JSON_TYPE, KEY, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Short enum-like values (phases, roles, states) are stored as their text value.
+ENUM_TEXT = String(32)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON_TYPE,
+    }
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)
+    id_key: Mapped[str] = mapped_column(KEY)
+    name: Mapped[str | None] = mapped_column(String)
+    name_key: Mapped[str | None] = mapped_column(KEY)
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_users_created_at_id", "created_at", "id"),
+        Index("ix_users_id_key", "id_key"),
+        Index("ix_users_name_key", "name_key"),
+    )
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)
+    user_id: Mapped[str] = mapped_column(KEY, ForeignKey("users.id", ondelete="CASCADE"))
+    id_key: Mapped[str] = mapped_column(KEY)
+    user_key: Mapped[str] = mapped_column(KEY)
+    state: Mapped[str | None] = mapped_column(ENUM_TEXT)
+    message_count: Mapped[int] = mapped_column(Integer)
+    turn_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    last_activity_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_sessions_last_activity_at_id", "last_activity_at", "id"),
+        Index("ix_sessions_user_id_last_activity_at_id", "user_id", "last_activity_at", "id"),
+        Index("ix_sessions_state_last_activity_at_id", "state", "last_activity_at", "id"),
+        Index("ix_sessions_id_key", "id_key"),
+        Index("ix_sessions_user_key", "user_key"),
+    )
+
+
+class StateRow(Base):
+    __tablename__ = "states"
+
+    session_id: Mapped[str] = mapped_column(
+        KEY, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(KEY)
+    state: Mapped[str] = mapped_column(ENUM_TEXT)
+    focus_identity_id: Mapped[str | None] = mapped_column(KEY)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ContextRow(Base):
+    __tablename__ = "contexts"
+
+    session_id: Mapped[str] = mapped_column(
+        KEY, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(KEY)
+    user_data: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer)
+    message_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+
+    # Messages hang off their context: deleting the context deletes them.
+    session_id: Mapped[str] = mapped_column(
+        KEY, ForeignKey("contexts.session_id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(KEY, unique=True)
+    role: Mapped[str] = mapped_column(ENUM_TEXT)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class IdentityRow(Base):
+    __tablename__ = "identities"
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)
+    user_id: Mapped[str] = mapped_column(KEY, ForeignKey("users.id", ondelete="CASCADE"))
+    session_id: Mapped[str | None] = mapped_column(
+        KEY, ForeignKey("sessions.id", ondelete="SET NULL")
+    )
+    label: Mapped[str] = mapped_column(String)
+    label_key: Mapped[str] = mapped_column(KEY)
+    category: Mapped[str] = mapped_column(ENUM_TEXT)
+    description: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(ENUM_TEXT)
+    affirmation: Mapped[str | None] = mapped_column(Text)
+    visualization: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[list[Any]] = mapped_column(JSON_TYPE)
+    action_items: Mapped[list[Any]] = mapped_column(JSON_TYPE)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_identities_user_id_created_at", "user_id", "created_at"),
+        Index("ix_identities_session_id", "session_id"),
+        Index(
+            "uq_identities_user_id_label_key",
+            "user_id",
+            "label_key",
+            unique=True,
+            sqlite_where=text("state <> 'dismissed'"),
+            postgresql_where=text("state <> 'dismissed'"),
+        ),
+    )
+
+
+class TurnRow(Base):
+    __tablename__ = "turns"
+
+    session_id: Mapped[str] = mapped_column(
+        KEY, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    user_id: Mapped[str] = mapped_column(KEY)
+    user_message_id: Mapped[str] = mapped_column(KEY)
+    coach_message_id: Mapped[str | None] = mapped_column(KEY)
+    status: Mapped[str] = mapped_column(ENUM_TEXT)
+    state_before: Mapped[str] = mapped_column(ENUM_TEXT)
+    state_after: Mapped[str] = mapped_column(ENUM_TEXT)
+    requested_transition: Mapped[str | None] = mapped_column(ENUM_TEXT)
+    transition_refused_reason: Mapped[str | None] = mapped_column(Text)
+    prompt_name: Mapped[str] = mapped_column(String)
+    prompt_version: Mapped[str] = mapped_column(String)
+    prompt_hash: Mapped[str] = mapped_column(String)
+    system_prompt: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String)
+    provider: Mapped[str] = mapped_column(String)
+    raw_output: Mapped[str] = mapped_column(Text)
+    actions: Mapped[list[Any]] = mapped_column(JSON_TYPE)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_turns_session_id_user_message_id", "session_id", "user_message_id"),
+        Index(
+            "uq_turns_session_id_user_message_id",
+            "session_id",
+            "user_message_id",
+            unique=True,
+            sqlite_where=text("status = 'ok'"),
+            postgresql_where=text("status = 'ok'"),
+        ),
+    )
+
+
+def _table(row: type[Base]) -> Table:
+    return cast(Table, row.__table__)
+
+
+users = _table(UserRow)
+sessions = _table(SessionRow)
+states = _table(StateRow)
+contexts = _table(ContextRow)
+messages = _table(MessageRow)
+identities = _table(IdentityRow)
+turns = _table(TurnRow)
+
+#: Every table, parents first (the order ``count_records`` reports them in).
+TABLES: dict[str, Table] = {
+    "users": users,
+    "sessions": sessions,
+    "states": states,
+    "contexts": contexts,
+    "messages": messages,
+    "identities": identities,
+    "turns": turns,
+}

@@ -1,0 +1,162 @@
+"""The Alembic migrations build exactly the schema the ORM declares, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from coach.errors import SchemaOutdatedError
+from coach.persistence.sql import SQLDatabase
+from coach.persistence.sql.migrate import alembic_config, head_revisions
+from coach.persistence.sql.tables import TABLES, Base
+
+INIT_COMMAND = "python -m coach init-db"
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def _run(url: str, fn: Any) -> Any:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(fn)
+    finally:
+        await engine.dispose()
+
+
+def _revisions(conn: Connection) -> tuple[str, ...]:
+    return tuple(MigrationContext.configure(conn).get_current_heads())
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names())
+
+
+def _schema_diff(conn: Connection) -> list[Any]:
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def _initialized(url: str) -> SQLDatabase:
+    db = SQLDatabase(url)
+    await db.initialize()
+    return db
+
+
+async def test_initialize_brings_an_empty_database_to_the_latest_revision(sql_url: str) -> None:
+    db = await _initialized(sql_url)
+    await db.close()
+    assert await _run(sql_url, _revisions) == head_revisions()
+    assert await _run(sql_url, _tables) == {*TABLES, "alembic_version"}
+
+
+async def test_initialize_twice_is_harmless(sql_url: str) -> None:
+    db = await _initialized(sql_url)
+    await db.initialize()
+    await db.check_schema()
+    await db.close()
+    assert await _run(sql_url, _revisions) == head_revisions()
+
+
+async def test_migrated_schema_matches_the_orm_metadata(sql_url: str) -> None:
+    db = await _initialized(sql_url)
+    await db.close()
+    assert await _run(sql_url, _schema_diff) == []
+
+
+async def test_check_schema_on_an_unmigrated_database_says_what_to_run(sql_url: str) -> None:
+    db = SQLDatabase(sql_url)
+    try:
+        with pytest.raises(SchemaOutdatedError, match=INIT_COMMAND):
+            await db.check_schema()
+    finally:
+        await db.close()
+
+
+async def test_queries_on_an_unmigrated_database_say_what_to_run(sql_url: str) -> None:
+    db = SQLDatabase(sql_url)
+    try:
+        with pytest.raises(SchemaOutdatedError, match=INIT_COMMAND):
+            await db.get_user("someone")
+    finally:
+        await db.close()
+
+
+async def test_check_schema_on_an_older_revision_says_what_to_run(sql_url: str) -> None:
+    db = await _initialized(sql_url)
+
+    def downgrade(conn: Connection) -> None:
+        command.downgrade(alembic_config(conn), "base")
+
+    await _run(sql_url, downgrade)
+    assert await _run(sql_url, _tables) == {"alembic_version"}
+    with pytest.raises(SchemaOutdatedError, match=INIT_COMMAND):
+        await db.check_schema()
+    await db.initialize()
+    await db.check_schema()
+    await db.close()
+
+
+async def test_a_schema_newer_than_the_code_is_refused(sql_url: str) -> None:
+    db = await _initialized(sql_url)
+
+    def stamp_future(conn: Connection) -> None:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed'"))
+
+    await _run(sql_url, stamp_future)
+    with pytest.raises(SchemaOutdatedError, match="newer"):
+        await db.check_schema()
+    with pytest.raises(SchemaOutdatedError, match="newer version"):
+        await db.initialize()
+    await db.close()
+
+
+def test_the_alembic_command_line_migrates_too(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    ini = REPO / "coach/persistence/sql/migrations/alembic.ini"
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ini), "-x", f"url={url}", "upgrade", "head"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert (version,) == head_revisions()
+
+
+async def test_concurrent_initialize_migrates_once(sql_url: str) -> None:
+    """Several app processes starting at once: one migrates, the others find the schema."""
+    dbs = [SQLDatabase(sql_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(db.initialize() for db in dbs))
+        await dbs[0].check_schema()
+    finally:
+        for db in dbs:
+            await db.close()
+    assert await _run(sql_url, _revisions) == head_revisions()
+
+
+async def test_an_in_memory_sqlite_database_works() -> None:
+    db = SQLDatabase("sqlite+aiosqlite://")
+    await db.initialize()
+    await db.check_schema()
+    assert (await db.count_records())["users"] == 0
+    await db.close()
