@@ -49,6 +49,10 @@ class SchemaOutdatedError(PersistenceError):
     """
 
 
+class SchemaMissingError(SchemaOutdatedError):
+    """The database has no schema at all yet (a new, empty database)."""
+
+
 class LLMError(CoachError):
     """A model call failed. ``reason`` is a short, user-facing explanation."""
 

@@ -6,6 +6,7 @@ The app and the terminal entry point both start here, so they build things the s
 from __future__ import annotations
 
 from coach.config import Settings
+from coach.errors import SchemaMissingError
 from coach.llm.base import LLMClient
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.factory import create_database_from_url
@@ -15,6 +16,25 @@ from coach.service import CoachService
 def build_database(settings: Settings) -> DatabaseInterface:
     """The configured database (not yet initialized)."""
     return create_database_from_url(settings.effective_database_url)
+
+
+async def open_database(settings: Settings) -> DatabaseInterface:
+    """The configured database, ready for the app.
+
+    A new, empty database gets its schema here. An existing one is never migrated by the app:
+    an outdated schema raises ``SchemaOutdatedError`` naming the command that upgrades it
+    (``python -m coach init-db``), so several app processes never race to migrate.
+    """
+    db = build_database(settings)
+    try:
+        try:
+            await db.check_schema()
+        except SchemaMissingError:
+            await db.initialize()
+    except BaseException:
+        await db.close()
+        raise
+    return db
 
 
 def build_llm_client(settings: Settings) -> LLMClient:

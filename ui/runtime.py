@@ -24,7 +24,7 @@ from coach.background import BackgroundLoop
 from coach.config import Settings
 from coach.llm.base import LLMClient
 from coach.persistence.base import DatabaseInterface
-from coach.runtime import build_database, build_llm_client, build_service
+from coach.runtime import build_service, open_database, open_llm_client
 from coach.service import CoachService
 
 T = TypeVar("T")
@@ -91,10 +91,9 @@ def build_runtime(settings: Settings) -> AppRuntime:
     loop = BackgroundLoop(name="coach-app-loop")
 
     async def create() -> tuple[DatabaseInterface, LLMClient, CoachService]:
-        db = build_database(settings)
+        db = await open_database(settings)
         try:
-            await db.initialize()
-            client = build_llm_client(settings)
+            client = await open_llm_client(settings)
         except BaseException:
             await db.close()
             raise

@@ -73,6 +73,19 @@ class DatabaseInterface(ABC):
         """
 
     @abstractmethod
+    async def check_schema(self) -> None:
+        """Check that the store's schema is the one this code needs; change nothing.
+
+        Stores without a schema (memory) have nothing to check.
+
+        Raises:
+            SchemaMissingError: a new store with no schema yet (``initialize()`` creates it).
+            SchemaOutdatedError: the schema is older or newer than this code; the message
+                says what to run.
+            PersistenceError: the store cannot be reached.
+        """
+
+    @abstractmethod
     async def close(self) -> None:
         """Release connections. The object must not be used afterwards. Safe to call twice."""
 

@@ -179,6 +179,10 @@ class InMemoryDatabase(DatabaseInterface):
         async with self._reading():
             pass
 
+    async def check_schema(self) -> None:
+        async with self._reading():  # no schema to check; a closed database still fails
+            pass
+
     async def close(self) -> None:
         self._closed = True
 

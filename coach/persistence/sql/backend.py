@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coach.enums import CoachingState
-from coach.errors import PersistenceError
+from coach.errors import PersistenceError, SchemaMissingError
 from coach.persistence.base import (
     DEFAULT_PAGE_SIZE,
     DatabaseInterface,
@@ -44,7 +44,7 @@ from coach.persistence.records import (
 )
 from coach.persistence.sql import migrate, queries, reads
 from coach.persistence.sql.convert import identity_from_row, user_from_row
-from coach.persistence.sql.engine import parse_url
+from coach.persistence.sql.engine import INIT_COMMAND, parse_url, sqlite_path
 from coach.persistence.sql.runners import AsyncRunner, create_runner
 from coach.persistence.sql.tables import contexts, identities, sessions, states, users
 from coach.persistence.sql.writes import MessageIdConflict, Writer, check_commit, duplicate_turn
@@ -112,6 +112,12 @@ class SQLDatabase(DatabaseInterface):
                 message says what to run.
             PersistenceError: the database cannot be reached.
         """
+        path = sqlite_path(self._url)
+        if path is not None and not path.exists():
+            raise SchemaMissingError(
+                f"the SQLite database {str(path)!r} does not exist yet. "
+                f"Run `{INIT_COMMAND}` to create it."
+            )
         current = await self._run.read("checking the database schema", migrate.current_revisions)
         problem = migrate.schema_problem(current, self._shown)
         if problem is not None:

@@ -27,7 +27,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection
 
-from coach.errors import CoachError, PersistenceError, SchemaOutdatedError
+from coach.errors import CoachError, PersistenceError, SchemaMissingError, SchemaOutdatedError
 from coach.persistence.sql.engine import (
     INIT_COMMAND,
     WRITE_OPTION,
@@ -182,7 +182,7 @@ def schema_problem(current: tuple[str, ...], shown: str) -> SchemaOutdatedError 
     if set(current) == set(heads):
         return None
     if not current:
-        return SchemaOutdatedError(
+        return SchemaMissingError(
             f"the database {shown} has no coach schema yet. Run `{INIT_COMMAND}` to create it."
         )
     unknown = [rev for rev in current if not known_revision(rev)]

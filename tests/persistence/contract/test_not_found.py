@@ -99,3 +99,8 @@ async def test_initialize_is_safe_to_call_again_and_keeps_the_data(db: DatabaseI
     stored = await db.get_user("ann")
     assert stored is not None
     assert stored.data == {"name": "Ann"}
+
+
+async def test_check_schema_passes_on_an_initialized_database(db: DatabaseInterface) -> None:
+    """An initialized database has the schema this code needs."""
+    await db.check_schema()
