@@ -1,0 +1,191 @@
+"""Benchmark (a): the persistence cost of one turn at turn 10, 100 and 1,000, per backend.
+
+Several conversations are played round-robin, so each checkpoint turn has one sample per
+conversation; the samples of the last few turns up to a checkpoint are pooled. The spec's
+targets (SQLite): median under 2 ms, and turn 1,000 within 1.5x of turn 10.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import Stats, print_table, ratio
+from bench.pg import temporary_database
+from bench.workload import DEFAULT_MESSAGE_LIMIT, Conversation, TurnTiming, play_turn
+from coach.persistence import DatabaseType, create_database
+from coach.persistence.base import DatabaseInterface
+
+BACKENDS = ("memory", "sqlite", "postgresql")
+FULL_CHECKPOINTS = (10, 100, 1000)
+QUICK_CHECKPOINTS = (3, 6, 12)
+#: Targets of SPEC section 6 (SQLite).
+TARGET_MEDIAN_MS = 2.0
+TARGET_FLATNESS = 1.5
+
+
+@dataclass(frozen=True)
+class PersistenceConfig:
+    checkpoints: tuple[int, ...] = FULL_CHECKPOINTS
+    conversations: int = 6
+    window: int = 10
+    message_limit: int = DEFAULT_MESSAGE_LIMIT
+
+    @classmethod
+    def quick(cls) -> PersistenceConfig:
+        return cls(checkpoints=QUICK_CHECKPOINTS, conversations=2, window=3)
+
+
+def sample_turns(checkpoint: int, window: int) -> range:
+    """The turns whose timings count for ``checkpoint``: the last few up to it."""
+    h = max(1, min(window, checkpoint // 2))
+    return range(checkpoint - h + 1, checkpoint + 1)
+
+
+async def measure_backend(
+    db: DatabaseInterface, config: PersistenceConfig, *, label: str = ""
+) -> dict[str, Any]:
+    """Play ``config.conversations`` conversations up to the last checkpoint; time the turns."""
+    wanted: dict[int, int] = {}
+    for cp in config.checkpoints:
+        for t in sample_turns(cp, config.window):
+            wanted[t] = cp
+    samples: dict[int, list[TurnTiming]] = defaultdict(list)
+    conversations = [Conversation() for _ in range(config.conversations)]
+    started = time.perf_counter()
+    for turn in range(1, max(config.checkpoints) + 1):
+        for conv in conversations:
+            timing = await play_turn(db, conv, message_limit=config.message_limit)
+            if turn in wanted:
+                samples[wanted[turn]].append(timing)
+        if turn in config.checkpoints:
+            elapsed = time.perf_counter() - started
+            print(f"  {label}: turn {turn:,} reached ({elapsed:,.0f} s)", flush=True)
+    per_checkpoint: dict[str, Any] = {}
+    for cp in config.checkpoints:
+        timings = samples[cp]
+        per_checkpoint[str(cp)] = {
+            "turn": Stats.of_seconds([t.total for t in timings]).as_dict(),
+            "read": Stats.of_seconds([t.read for t in timings]).as_dict(),
+            "commit": Stats.of_seconds([t.commit for t in timings]).as_dict(),
+            "cpu": Stats.of_seconds([t.cpu for t in timings]).as_dict(),
+        }
+    counts = await db.count_records()
+    expected_messages = 2 * max(config.checkpoints) * config.conversations
+    if counts.get("messages") != expected_messages:
+        raise AssertionError(f"expected {expected_messages} messages stored, found {counts}")
+    return {"checkpoints": per_checkpoint, "counts": counts}
+
+
+async def run_one(name: str, url: str | None, config: PersistenceConfig) -> dict[str, Any]:
+    db = (
+        create_database(DatabaseType.MEMORY)
+        if url is None
+        else create_database(DatabaseType.SQL, connection_string=url)
+    )
+    await db.initialize()
+    try:
+        result = await measure_backend(db, config, label=name)
+    finally:
+        await db.close()
+    result["backend"] = name
+    return result
+
+
+def sqlite_journal_mode(path: Path) -> str:
+    with sqlite3.connect(path) as conn:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+async def run(
+    *,
+    pg_server_url: str | None,
+    config: PersistenceConfig,
+    backends: tuple[str, ...] = BACKENDS,
+) -> dict[str, Any]:
+    """Run the benchmark on each backend and print one table; return the figures."""
+    results: dict[str, Any] = {}
+    notes: list[str] = []
+    if "memory" in backends:
+        results["memory"] = await run_one("memory", None, config)
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory(prefix="coach-bench-") as tmp:
+            path = Path(tmp) / "turns.db"
+            results["sqlite"] = await run_one("sqlite", f"sqlite+aiosqlite:///{path}", config)
+            results["sqlite"]["journal_mode"] = sqlite_journal_mode(path)
+    if "postgresql" in backends:
+        if pg_server_url is None:
+            notes.append("postgresql skipped: pass --pg-url (or set COACH_BENCH_POSTGRES_URL)")
+        else:
+            with temporary_database(pg_server_url, "coach_bench_turns") as url:
+                results["postgresql"] = await run_one("postgresql", url, config)
+
+    first, last = config.checkpoints[0], config.checkpoints[-1]
+    rows = []
+    for name, res in results.items():
+        cps = res["checkpoints"]
+        for cp in config.checkpoints:
+            turn = cps[str(cp)]["turn"]
+            rows.append(
+                [
+                    name,
+                    cp,
+                    turn["n"],
+                    turn["median_ms"],
+                    turn["p95_ms"],
+                    cps[str(cp)]["read"]["median_ms"],
+                    cps[str(cp)]["commit"]["median_ms"],
+                    cps[str(cp)]["cpu"]["median_ms"],
+                ]
+            )
+        res["flatness"] = ratio(
+            cps[str(last)]["turn"]["median_ms"], cps[str(first)]["turn"]["median_ms"]
+        )
+        res["flatness_p95"] = ratio(
+            cps[str(last)]["turn"]["p95_ms"], cps[str(first)]["turn"]["p95_ms"]
+        )
+    print_table(
+        "Per-turn persistence cost (read + commit_turn), ms",
+        ["backend", "turn", "n", "median", "p95", "read median", "commit median", "CPU median"],
+        rows,
+    )
+    print_table(
+        f"Flatness: turn {last} / turn {first}",
+        ["backend", "median ratio", "p95 ratio"],
+        [[n, r["flatness"], r["flatness_p95"]] for n, r in results.items()],
+    )
+    targets: dict[str, Any] = {}
+    if "sqlite" in results:
+        sq = results["sqlite"]
+        worst_median = max(c["turn"]["median_ms"] for c in sq["checkpoints"].values())
+        targets = {
+            "sqlite_median_ms_max": worst_median,
+            "sqlite_median_under_2ms": worst_median < TARGET_MEDIAN_MS,
+            "sqlite_flatness": sq["flatness"],
+            "sqlite_flat_within_1_5x": sq["flatness"] <= TARGET_FLATNESS,
+        }
+        print(
+            f"SQLite targets: median < {TARGET_MEDIAN_MS} ms at every checkpoint: "
+            f"{'met' if targets['sqlite_median_under_2ms'] else 'MISSED'} "
+            f"(worst {worst_median:.2f} ms); turn {last} within {TARGET_FLATNESS}x of turn "
+            f"{first}: {'met' if targets['sqlite_flat_within_1_5x'] else 'MISSED'} "
+            f"({sq['flatness']:.2f}x)"
+        )
+    for note in notes:
+        print(note)
+    return {
+        "config": {
+            "checkpoints": list(config.checkpoints),
+            "conversations": config.conversations,
+            "window": config.window,
+            "message_limit": config.message_limit,
+        },
+        "results": results,
+        "targets": targets,
+        "notes": notes,
+    }

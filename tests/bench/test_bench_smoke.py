@@ -1,0 +1,96 @@
+"""A tiny run of every benchmark, so they cannot rot. Figures are not checked here (timings
+belong in benchmarks, not in tests): only that each benchmark runs and stores what it says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import inspector, langgraph_ref, persistence
+from bench.generate import Sizes, generate, table_counts
+from bench.pg import database_name, psycopg_dsn
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TINY = persistence.PersistenceConfig(checkpoints=(2, 4, 6), conversations=2, window=2)
+
+
+async def test_persistence_benchmark_runs_on_memory_and_sqlite() -> None:
+    result = await persistence.run(pg_server_url=None, config=TINY, backends=("memory", "sqlite"))
+    for backend in ("memory", "sqlite"):
+        checkpoints = result["results"][backend]["checkpoints"]
+        assert set(checkpoints) == {"2", "4", "6"}
+        assert all(c["turn"]["n"] > 0 for c in checkpoints.values())
+        assert result["results"][backend]["counts"]["messages"] == 2 * 6 * 2
+    assert result["results"]["sqlite"]["journal_mode"] == "wal"
+    assert set(result["targets"]) >= {"sqlite_median_under_2ms", "sqlite_flat_within_1_5x"}
+
+
+async def test_persistence_benchmark_runs_on_postgresql(postgres_url: str) -> None:
+    result = await persistence.run(
+        pg_server_url=postgres_url, config=TINY, backends=("postgresql",)
+    )
+    assert result["results"]["postgresql"]["counts"]["turns"] == 6 * 2
+
+
+async def test_langgraph_reference_runs() -> None:
+    config = langgraph_ref.LangGraphConfig(turns=9, size_points=(3, 6, 9), window=3)
+    result = await langgraph_ref.run(config=config)
+    assert set(result["sizes"]) == {"3", "6", "9"}
+    assert result["speedup_late"] > 0
+    assert result["on_disk_bytes"]["langgraph"] > 0
+    assert result["on_disk_bytes"]["ours"] > 0
+
+
+def test_generator_fills_and_then_reuses(postgres_url: str) -> None:
+    sizes = Sizes(users=5, sessions=20, messages=400)
+    first = generate(postgres_url, sizes, quiet=True)
+    assert not first["reused"]
+    counts = table_counts(psycopg_dsn(postgres_url))
+    assert counts["users"] == 5
+    assert counts["sessions"] == counts["states"] == counts["contexts"] == 20
+    assert counts["messages"] == 400
+    assert counts["turns"] > 0
+    second = generate(postgres_url, sizes, quiet=True)
+    assert second["reused"]
+
+
+async def test_inspector_benchmark_runs(postgres_url: str) -> None:
+    result = await inspector.run(
+        pg_server_url=postgres_url,
+        database=database_name(postgres_url),
+        sizes=Sizes(users=6, sessions=30, messages=600),
+        config=inspector.InspectorConfig(repeats=2, warmup=1, deep_pages=2),
+    )
+    assert result["counts"]["messages"] == 600
+    assert all(stats["n"] == 2 for stats in result["timings_ms"].values())
+    explained = [item for items in result["plans"].values() for item in items if "plan" in item]
+    assert explained, "no query was explained"
+    assert all("Execution Time" in item["plan"] for item in explained)
+
+
+def test_command_line_quick_run_saves_results(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--only",
+            "langgraph",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    saved = list(tmp_path.glob("langgraph-quick-*.json"))
+    assert len(saved) == 1
+    data = json.loads(saved[0].read_text())
+    assert data["benchmark"] == "langgraph-quick"
+    assert "speedup_late" in data
