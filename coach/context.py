@@ -156,7 +156,10 @@ class ContextManager:
         identities: Sequence[IdentityRecord] = (),
         user: UserRecord | None = None,
     ) -> CoachContext:
-        """Map stored records to a ``CoachContext`` (pure)."""
+        """Map stored records to a ``CoachContext`` (pure).
+
+        Messages are frozen and shared; the record's lists and dicts are not.
+        """
         data = record.user_data
         summary = data.get(SUMMARY_KEY, "")
         summarized_until = data.get(SUMMARIZED_UNTIL_KEY, 0)
@@ -166,13 +169,13 @@ class ContextManager:
             session_id=record.session_id,
             current_state=state.state if state else CoachingState.INTRODUCTION,
             focus_identity_id=state.focus_identity_id if state else None,
-            conversation_history=[m.model_copy() for m in record.messages],
+            conversation_history=list(record.messages),
             first_message_index=record.first_message_index,
             consolidated_summary=summary if isinstance(summary, str) else "",
             summarized_until=summarized_until if isinstance(summarized_until, int) else 0,
             metadata=dict(metadata) if isinstance(metadata, dict) else {},
             user_profile=dict(user.data) if user else {},
-            identities=[i.model_copy(deep=True) for i in identities],
+            identities=list(identities),
             version=record.version,
             created_at=record.created_at,
             updated_at=record.updated_at,
@@ -184,7 +187,7 @@ class ContextManager:
         return ContextRecord(
             user_id=context.user_id,
             session_id=context.session_id,
-            messages=[m.model_copy() for m in context.conversation_history],
+            messages=list(context.conversation_history),
             first_message_index=context.first_message_index,
             user_data={
                 SUMMARY_KEY: context.consolidated_summary,

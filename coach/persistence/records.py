@@ -71,7 +71,10 @@ class StateRecord(Record):
 
 
 class MessageRecord(Record):
-    """One message of a conversation. Messages are append-only: never changed once stored."""
+    """One message of a conversation. Messages are append-only: never changed once stored,
+    so the record is frozen and can be shared safely."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(default_factory=new_id)
     role: MessageRole

@@ -93,9 +93,9 @@ def test_conversions_do_not_share_mutable_state() -> None:
         metadata={"k": "v"},
     )
     record = ContextManager._convert_to_context_record(context)
-    record.messages[0].content = "changed"
+    record.messages.append(MessageRecord(role=MessageRole.COACH, content="more"))
     record.user_data["metadata"]["k"] = "changed"  # type: ignore[index]
-    assert context.conversation_history[0].content == "hi"
+    assert [m.content for m in context.conversation_history] == ["hi"]
     assert context.metadata == {"k": "v"}
 
 

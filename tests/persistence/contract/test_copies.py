@@ -43,18 +43,18 @@ async def test_changing_a_returned_context_changes_nothing_stored(db: DatabaseIn
     saved = await db.save_context(
         b.context("ann", "s1", b.messages(2), user_data={"summary": {"text": "so far"}})
     )
-    saved.messages[0].content = "changed by the caller"
+    saved.messages[0] = b.message("changed by the caller")
     saved.user_data["summary"] = "changed"
     loaded = await db.get_context("ann", "s1")
     assert loaded is not None
-    loaded.messages[1].content = "changed by the caller"
+    loaded.messages[1] = b.message("changed by the caller")
     loaded.messages.append(b.message("sneaked in"))
     loaded.user_data["summary"]["text"] = "changed"  # type: ignore[index]
     windowed = await db.get_context("ann", "s1", message_limit=1)
     assert windowed is not None
-    windowed.messages[0].content = "changed by the caller"
+    windowed.messages[0] = b.message("changed by the caller")
     listed = await db.list_messages("s1")
-    listed[0].content = "changed by the caller"
+    listed[0] = b.message("changed by the caller")
 
     stored = await db.get_context("ann", "s1")
     assert stored is not None
@@ -111,7 +111,7 @@ async def test_changing_a_record_after_saving_it_changes_nothing_stored(
     msgs = b.messages(2)
     ctx = b.context("ann", "s1", msgs, user_data={"k": ["v"]})
     await db.save_context(ctx)
-    msgs[0].content = "changed"
+    msgs[0] = b.message("changed")
     ctx.messages.append(MessageRecord(role=MessageRole.USER, content="sneaked in"))
     ctx.user_data["k"].append("w")  # type: ignore[union-attr]
 

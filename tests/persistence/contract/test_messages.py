@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from coach.errors import ConcurrencyError, PersistenceError
 from coach.persistence import DatabaseInterface
@@ -130,7 +131,7 @@ async def test_a_message_id_already_stored_is_refused(db: DatabaseInterface) -> 
 async def test_stored_messages_are_never_rewritten(db: DatabaseInterface) -> None:
     """Changing a stored message in the record and saving leaves the stored one as it was."""
     ctx = await b.stored_context(db, "ann", "s1", 2)
-    ctx.messages[0].content = "rewritten"
+    ctx.messages[0] = ctx.messages[0].model_copy(update={"content": "rewritten"})
     ctx.messages.append(b.message("message 2"))
     await db.save_context(ctx)
     assert contents(await db.list_messages("s1")) == ["message 0", "message 1", "message 2"]
@@ -177,3 +178,11 @@ async def test_any_sequence_of_windowed_appends_keeps_every_message_once_in_orde
     loaded = await db.get_context("ann", session)
     assert loaded is not None
     assert (contents(loaded.messages), loaded.version) == (expected, len(steps) + 1)
+
+
+def test_a_message_cannot_be_changed_in_place() -> None:
+    """Messages are append-only, so a message record is frozen."""
+    message = b.message("as sent")
+    with pytest.raises(ValidationError):
+        message.content = "rewritten"  # type: ignore[misc]
+    assert message.content == "as sent"
