@@ -23,7 +23,7 @@ from coach.enums import CoachingState, MessageRole
 from coach.errors import LLMError
 from coach.llm.base import ChatMessage, LLMClient, LLMRequest
 from coach.models import CoachContext
-from coach.persistence.base import DatabaseInterface
+from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import (
     ContextRecord,
     IdentityRecord,
@@ -33,9 +33,10 @@ from coach.persistence.records import (
 )
 from coach.prompts import PromptManager
 
-#: How many of the newest messages a turn loads. Far more than any token budget lets the model
-#: see, so summaries always have the messages they need; the cost of a turn stays flat.
-MESSAGE_WINDOW = 200
+#: How many of the newest messages a turn loads: more than a usual token budget lets the model
+#: see, and a fixed number, so the cost of a turn stays flat however long the conversation is.
+#: Older messages not yet summarized are read separately when they are folded.
+MESSAGE_WINDOW = 60
 
 #: When the conversation no longer fits, older messages are folded until the rest takes this
 #: share of the message budget, so a summary is written every few turns, not every turn.
@@ -299,7 +300,9 @@ class ContextManager:
     async def _fold(self, context: CoachContext, system_prompt: str) -> SummaryOutcome:
         # Fold down to half the budget, so the next turns fit without another summary.
         window = self.build_window(context, system_prompt, fill=FOLD_FILL)
-        to_fold = [m for pos, m in self._unsummarized(context) if pos < window.folded_until]
+        to_fold = await self._not_loaded_unsummarized(context) + [
+            m for pos, m in self._unsummarized(context) if pos < window.folded_until
+        ]
         outcome = SummaryOutcome(attempted=True)
         transcript = "\n".join(
             f"{'Client' if m.role is MessageRole.USER else 'Coach'}: {m.content}" for m in to_fold
@@ -333,6 +336,16 @@ class ContextManager:
         outcome.folded_messages = len(to_fold)
         outcome.details = {"summary_tokens": self._count_tokens(summary)}
         return outcome
+
+    async def _not_loaded_unsummarized(self, context: CoachContext) -> list[MessageRecord]:
+        """Messages not yet in the summary that are older than the loaded window (rare: only
+        after summaries failed for a long time). Read from the database so none is skipped."""
+        missing = min(context.first_message_index - context.summarized_until, MAX_PAGE_SIZE)
+        if missing <= 0:
+            return []
+        return await self.db.list_messages(
+            context.session_id, start=context.first_message_index - missing, limit=missing
+        )
 
 
 def bound_words(text: str, max_words: int) -> str:

@@ -242,3 +242,21 @@ async def test_long_conversation_summarizes_every_few_turns_not_every_turn() -> 
     assert 2 <= len(summaries) <= 40 / 4, len(summaries)
     stored = await db.get_context("u1", info.session_id)
     assert stored is not None and stored.total_messages == 81
+
+
+async def test_unsummarized_messages_older_than_the_loaded_window_are_folded_too(
+    db: DatabaseInterface,
+) -> None:
+    """When summaries lagged behind, folding reads the older messages instead of skipping them."""
+    await stored_conversation(db, 40)
+    client = summary_client("Everything so far.")
+    manager = ContextManager(client, db, token_budget=400, message_window=10)
+    context = await manager.load_context("u1", "s1")
+    assert context.first_message_index == 30 and context.summarized_until == 0
+
+    outcome = await manager.summarize_if_needed(context, "sys")
+
+    assert outcome.error is None and outcome.folded_messages > 30
+    transcript = client.requests[0].messages[1].content
+    assert "message number 0 " in transcript and "message number 29 " in transcript
+    assert context.summarized_until > 30
