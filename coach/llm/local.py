@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from coach.errors import ConfigurationError, LLMError, LLMLengthError
-from coach.llm.base import LLMClient, LLMRequest, LLMResponse, StreamEvent, TextDelta, Usage
+from coach.llm.base import LLMClient, LLMRequest, StreamEvent, TextDelta, Usage
 from coach.llm.grammar import bounded_schema
 from coach.llm.parsing import ReplyAssembler
 
@@ -345,16 +345,11 @@ class LocalLLMClient(LLMClient):
                 "it was complete; raise the output token limit",
                 raw=assembler.raw,
             )
-        text, data, tail = assembler.finish()
-        if tail:
-            yield TextDelta(tail)
-        yield LLMResponse(
-            text=text,
-            data=data,
-            raw=assembler.raw,
+        for event in assembler.final_events(
             model=self.model,
             provider=self.provider,
             usage=Usage(input_tokens=input_tokens, output_tokens=pieces),
             ttft_ms=ttft_ms,
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
+            started=started,
+        ):
+            yield event

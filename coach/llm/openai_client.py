@@ -41,7 +41,7 @@ from coach.errors import (
     LLMResponseError,
     LLMTimeoutError,
 )
-from coach.llm.base import LLMClient, LLMRequest, LLMResponse, StreamEvent, TextDelta, Usage
+from coach.llm.base import LLMClient, LLMRequest, StreamEvent, TextDelta, Usage
 from coach.llm.parsing import ReplyAssembler, schema_instructions
 from coach.llm.tokens import count_tokens_o200k
 
@@ -286,19 +286,10 @@ class OpenAIClient(LLMClient):
                 "token limit or ask for a shorter reply",
                 raw=assembler.raw,
             )
-        text, data, tail = assembler.finish()
-        if tail:
-            yield TextDelta(tail)
-        yield LLMResponse(
-            text=text,
-            data=data,
-            raw=assembler.raw,
-            model=model,
-            provider=self.provider,
-            usage=usage,
-            ttft_ms=ttft_ms,
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
+        for event in assembler.final_events(
+            model=model, provider=self.provider, usage=usage, ttft_ms=ttft_ms, started=started
+        ):
+            yield event
 
     # -- errors --------------------------------------------------------------------------------
 

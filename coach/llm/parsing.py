@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic_core import from_json
 
 from coach.errors import LLMResponseError
+from coach.llm.base import LLMResponse, StreamEvent, TextDelta, Usage
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|javascript)?[ \t]*\r?\n?(.*?)(?:```|\Z)", re.DOTALL)
 _MAX_OBJECT_STARTS = 64
@@ -280,6 +283,37 @@ class ReplyAssembler:
         text = message if isinstance(message, str) else ""
         tail = self._advance(text) if self._streams_message else ""
         return text, data, tail
+
+    def final_events(
+        self,
+        *,
+        model: str,
+        provider: str,
+        usage: Usage,
+        ttft_ms: float | None,
+        started: float,
+    ) -> Iterator[StreamEvent]:
+        """The end of a stream: the message text not yet streamed (if any), then the response.
+
+        Args:
+            started: ``time.perf_counter()`` when the call began, for the latency.
+
+        Raises:
+            LLMResponseError: as :meth:`finish`.
+        """
+        text, data, tail = self.finish()
+        if tail:
+            yield TextDelta(tail)
+        yield LLMResponse(
+            text=text,
+            data=data,
+            raw=self.raw,
+            model=model,
+            provider=provider,
+            usage=usage,
+            ttft_ms=ttft_ms,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
 
     def _advance(self, message: str) -> str:
         # The partial message only ever grows; anything else (a model rewriting an earlier key)

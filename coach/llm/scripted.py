@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeAlias
 
 from coach.errors import LLMError
-from coach.llm.base import LLMClient, LLMRequest, LLMResponse, StreamEvent, TextDelta, Usage
+from coach.llm.base import LLMClient, LLMRequest, StreamEvent, TextDelta, Usage
 from coach.llm.parsing import ReplyAssembler
 from coach.llm.tokens import count_tokens_o200k
 
@@ -126,22 +126,14 @@ class ScriptedLLMClient(LLMClient):
             text = assembler.feed(piece)
             if text:
                 yield TextDelta(text)
-        text, data, tail = assembler.finish()
-        if tail:
-            yield TextDelta(tail)
-        yield LLMResponse(
-            text=text,
-            data=data,
-            raw=raw,
-            model=self.model,
-            provider=self.provider,
-            usage=Usage(
-                input_tokens=sum(self.count_tokens(m.content) for m in request.messages),
-                output_tokens=self.count_tokens(raw),
-            ),
-            ttft_ms=ttft_ms,
-            latency_ms=(time.perf_counter() - started) * 1000,
+        usage = Usage(
+            input_tokens=sum(self.count_tokens(m.content) for m in request.messages),
+            output_tokens=self.count_tokens(raw),
         )
+        for event in assembler.final_events(
+            model=self.model, provider=self.provider, usage=usage, ttft_ms=ttft_ms, started=started
+        ):
+            yield event
 
     def count_tokens(self, text: str) -> int:
         """Count tokens with OpenAI's ``o200k_base`` encoding (offline, deterministic)."""
