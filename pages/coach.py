@@ -7,7 +7,10 @@ from functools import partial
 import streamlit as st
 
 from ui import chat, render
+from ui.routing import require_router
 from ui.runtime import get_runtime
+
+require_router()
 
 runtime = get_runtime()
 db, service = runtime.db, runtime.service

@@ -7,7 +7,10 @@ import streamlit as st
 from coach.inspect import load_session_view, phase_label
 from ui import inspector, render
 from ui.chat import when
+from ui.routing import require_router
 from ui.runtime import get_runtime
+
+require_router()
 
 runtime = get_runtime()
 db = runtime.db

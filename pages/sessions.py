@@ -13,7 +13,10 @@ from coach.inspect import activity_bounds, phase_label, phase_number
 from coach.models import PHASE_ORDER
 from ui import render
 from ui.paging import current_cursor, pager
+from ui.routing import require_router
 from ui.runtime import get_runtime
+
+require_router()
 
 runtime = get_runtime()
 db = runtime.db
@@ -61,6 +64,8 @@ users_frame = pd.DataFrame(
     ],
     columns=["name", "sessions", "created", "last activity", "id"],
 )
+#: Minutes are enough in the tables; the full times are in the inspector.
+TIME = "YYYY-MM-DD HH:mm"
 picked_user = st.dataframe(
     users_frame,
     key="users_table",
@@ -68,6 +73,10 @@ picked_user = st.dataframe(
     selection_mode="single-row",
     hide_index=True,
     width="stretch",
+    column_config={
+        "created": st.column_config.DatetimeColumn("created", format=TIME),
+        "last activity": st.column_config.DatetimeColumn("last activity", format=TIME),
+    },
 )
 pager("users_pages", users.next_cursor, forget=["users_table"])
 rows = picked_user.selection.rows
@@ -148,7 +157,14 @@ picked_session = st.dataframe(
     selection_mode="single-row",
     hide_index=True,
     width="stretch",
-    column_config={"inspect": st.column_config.LinkColumn("inspect", display_text="Open ↗")},
+    # Narrow id columns (cut off, full on hover) so the whole row fits without scrolling.
+    column_config={
+        "session": st.column_config.TextColumn("session", width="medium"),
+        "user": st.column_config.TextColumn("user", width="small"),
+        "created": st.column_config.DatetimeColumn("created", format=TIME),
+        "last activity": st.column_config.DatetimeColumn("last activity", format=TIME),
+        "inspect": st.column_config.LinkColumn("inspect", display_text="Open ↗"),
+    },
 )
 pager("sessions_pages", sessions.next_cursor, forget=["sessions_table"])
 st.caption("Select a session row to open it in the inspector.")

@@ -30,7 +30,7 @@ from coach.inspect import (
 )
 from coach.persistence.records import TurnRecord
 from ui.charts import phase_timeline_chart
-from ui.chat import user_name, when
+from ui.chat import user_name
 from ui.render import escape_markdown, json_view, safe_markdown, show_error, stop_on_error
 from ui.runtime import AppRuntime
 
@@ -56,13 +56,18 @@ def header(view: SessionView) -> None:
     summary = view.summary
     name = user_name(view.user, view.user_id)
     st.caption(f"Session `{view.session_id}` of **{escape_markdown(name)}** (`{view.user_id}`)")
-    columns = st.columns(5)
+    # The phase and the time get wider columns: in five equal ones their values were cut off.
+    columns = st.columns([2, 1, 1, 1, 2])
     state = view.state.state if view.state else summary.state
-    columns[0].metric("Phase", f"{phase_number(state)}/6 {phase_label(state)}" if state else "—")
+    columns[0].metric(
+        f"Phase {phase_number(state)} of 6" if state else "Phase",
+        phase_label(state) if state else "—",
+    )
     columns[1].metric("Messages", summary.message_count)
     columns[2].metric("Turns", summary.turn_count)
     columns[3].metric("Identities", len(view.identities))
-    columns[4].metric("Last activity", when(summary.last_activity_at))
+    last = summary.last_activity_at
+    columns[4].metric("Last activity (UTC)", last.strftime("%Y-%m-%d %H:%M") if last else "—")
 
 
 def state_tab(view: SessionView) -> None:
@@ -90,8 +95,10 @@ def context_tab(runtime: AppRuntime, view: SessionView) -> None:
         st.caption(f"Covers the messages before #{view.summarized_until}.")
     else:
         st.caption("No summary yet: every message still fits the context window.")
-    json_view(user_data, label="User data (summary and metadata)")
-    json_view(view.context, label="Context record (its messages are listed below)")
+    # Collapsed: the raw records would push the context window and the messages off screen.
+    with st.expander("User data and context record as JSON", icon="🧾"):
+        json_view(user_data, label="User data (summary and metadata)")
+        json_view(view.context, label="Context record (its messages are listed below)")
 
     st.markdown("#### Context window")
     window = latest_window(view.turns)

@@ -42,6 +42,8 @@ class FakeReply:
         refusal: Send this refusal text instead of content.
         usage: Send token usage (the final chunk when streaming).
         chunk_chars: Characters per streamed content piece.
+        chunk_delay: Seconds to wait after each streamed content piece (makes streaming
+            observable in a browser).
         headers: Extra response headers.
     """
 
@@ -55,6 +57,7 @@ class FakeReply:
     refusal: str | None = None
     usage: bool = True
     chunk_chars: int = 5
+    chunk_delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -109,6 +112,13 @@ class FakeOpenAIServer:
     def enqueue(self, *replies: FakeReply) -> None:
         with self._lock:
             self._queue.extend(replies)
+
+    def reset(self) -> None:
+        """Forget the queued replies and the recorded requests; play the built-in default."""
+        with self._lock:
+            self._queue.clear()
+        self.default = FakeReply()
+        self.requests.clear()
 
     def _next_reply(self) -> FakeReply:
         with self._lock:
@@ -247,6 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if reply.stall_after is not None and n == reply.stall_after:
                     self.fake.wait(reply.stall)
                 event([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
+                if reply.chunk_delay:
+                    self.fake.wait(reply.chunk_delay)
         event([{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}])
         stream_options = body.get("stream_options") or {}
         if reply.usage and stream_options.get("include_usage"):

@@ -1,0 +1,181 @@
+"""Browser fixtures: the real app under ``streamlit run``, driven by Playwright and the system
+Chromium.
+
+One app server runs for the whole test session (Streamlit and Chromium are heavy on two shared
+cores). It gets a fresh SQLite file holding the demo session, and a model: the OpenAI provider
+of the real SDK pointed at a fake OpenAI-compatible server running in this process
+(``tests/llm/fake_openai_server.py``), so tests queue the model's replies (``app_server.llm``).
+The ``llm`` fixture gives each test that server with an empty queue and the default reply.
+
+Chromium is Debian's (``make browser``); Playwright cannot download its own here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coach.demo import play_demo
+from tests.browser.helpers import VIEWPORT, AppServer, Demo, run_on_database
+from tests.llm.fake_openai_server import FakeOpenAIServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+STARTUP_TIMEOUT_S = 120.0
+#: Tests that must meet a server nobody has visited yet run first among the browser tests, and
+#: the screenshots next (so they show the demo data only).
+FIRST = ("test_a_deep_link_on_a_fresh_server_goes_through_the_router",)
+SECOND_MODULE = "test_screenshots.py"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last, in the order above.
+
+    Last, because Playwright's sync API marks its event loop as running on the main thread from
+    the first browser test to the end of the session, and an async test after that fails with
+    "Runner.run() cannot be called from a running event loop".
+    """
+
+    def rank(item: pytest.Item) -> int:
+        if getattr(item, "originalname", item.name) in FIRST:
+            return 0
+        return 1 if item.path.name == SECOND_MODULE else 2
+
+    browser = [item for item in items if item.get_closest_marker("browser")]
+    if browser:
+        others = [item for item in items if not item.get_closest_marker("browser")]
+        items[:] = others + sorted(browser, key=rank)  # stable: otherwise as collected
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: run `make browser`")
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "viewport": VIEWPORT}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def app_environment(database_url: str, llm: FakeOpenAIServer) -> dict[str, str]:
+    """This process's environment without any ``COACH_*`` setting, plus the app's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COACH_")}
+    env.update(
+        COACH_DATABASE_URL=database_url,
+        COACH_LLM_PROVIDER="openai",
+        COACH_OPENAI_API_KEY="test-key",
+        COACH_OPENAI_BASE_URL=llm.base_url,
+        COACH_LLM_MAX_RETRIES="0",
+        COACH_LLM_TIMEOUT_S="30",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def streamlit_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless=true",
+        f"--server.port={port}",
+        "--server.address=127.0.0.1",
+        "--browser.gatherUsageStats=false",
+        "--server.fileWatcherType=none",
+    ]
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Poll ``/_stcore/health`` until it answers ``ok``; fail with the log if it never does."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(
+        f"streamlit did not answer in {STARTUP_TIMEOUT_S:.0f} s:\n{log.read_text()[-4000:]}"
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """``streamlit run app.py`` on a free port, on a new SQLite file holding the demo session."""
+    folder = tmp_path_factory.mktemp("browser_app")
+    database_url = f"sqlite+aiosqlite:///{folder / 'coach.db'}"
+    info = run_on_database(database_url, play_demo)
+    log = folder / "streamlit.log"
+    port = free_port()
+    with FakeOpenAIServer() as llm, log.open("wb") as out:
+        process = subprocess.Popen(
+            streamlit_command(port),
+            cwd=REPO_ROOT,
+            env=app_environment(database_url, llm),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(url, process, log)
+            yield AppServer(
+                url=url,
+                database_url=database_url,
+                llm=llm,
+                demo=Demo(user_id=info.user_id, session_id=info.session_id),
+                log=log,
+            )
+        finally:
+            stop(process)
+
+
+@pytest.fixture
+def llm(app_server: AppServer) -> Iterator[FakeOpenAIServer]:
+    """The app's model server, with nothing queued and the default reply."""
+    server = app_server.llm
+    server.reset()
+    yield server
+    server.reset()

@@ -1,0 +1,78 @@
+"""Two browser tabs on one session send at the same moment: neither message is lost, each gets
+its reply, both are stored once, and both tabs show the whole conversation after a reload."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from coach.enums import MessageRole, TurnStatus
+from coach.persistence import DatabaseInterface
+from tests.browser.helpers import (
+    READY_TIMEOUT_MS,
+    AppServer,
+    chat_messages,
+    chat_texts,
+    coach_reply,
+    poll,
+    script_state,
+    wait_ready,
+)
+from tests.llm.fake_openai_server import FakeOpenAIServer
+
+pytestmark = pytest.mark.browser
+
+FIRST, SECOND = "Message from the first tab.", "Message from the second tab."
+REPLIES = {"Reply number one, streamed slowly.", "Reply number two, streamed slowly."}
+
+
+def test_two_tabs_sending_at_once_lose_nothing(
+    app_server: AppServer, context: BrowserContext, page: Page, llm: FakeOpenAIServer
+) -> None:
+    user_id, session_id = app_server.start_session(page, "Two Tabs")
+    other = context.new_page()
+    app_server.open(other, f"/?user_id={user_id}&session_id={session_id}")
+    # Slow replies, so the second turn is asked for while the first is still streaming.
+    llm.enqueue(*(coach_reply(text, chunk_chars=4, chunk_delay=0.15) for text in REPLIES))
+
+    boxes = [tab.get_by_test_id("stChatInputTextArea") for tab in (page, other)]
+    for box, text in zip(boxes, (FIRST, SECOND), strict=True):
+        box.fill(text)
+    for box in boxes:
+        box.press("Enter")
+    # Both tabs are running their turn at the same time.
+    assert poll(lambda: all(script_state(tab) == "running" for tab in (page, other)), timeout_s=10)
+
+    for tab, text in ((page, FIRST), (other, SECOND)):
+        expect(chat_messages(tab).filter(has_text=text)).to_have_count(1)
+        # This tab's turn is over when it shows its reply (read back from the database).
+        expect(chat_messages(tab).filter(has_text="streamed slowly")).not_to_have_count(
+            0, timeout=READY_TIMEOUT_MS
+        )
+    for tab in (page, other):
+        expect(tab.get_by_test_id("stChatInputTextArea")).to_be_enabled(timeout=READY_TIMEOUT_MS)
+        wait_ready(tab)
+
+    async def stored(db: DatabaseInterface) -> tuple[list[tuple[MessageRole, str]], list[str]]:
+        context = await db.get_context(user_id, session_id, message_limit=None)
+        assert context is not None
+        turns = await db.list_turns(session_id)
+        return [(m.role, m.content) for m in context.messages], [t.status for t in turns]
+
+    messages, statuses = app_server.db_call(stored)
+    assert statuses == [TurnStatus.OK, TurnStatus.OK]
+    assert [m for m in messages if m[0] is MessageRole.USER] in (
+        [(MessageRole.USER, FIRST), (MessageRole.USER, SECOND)],
+        [(MessageRole.USER, SECOND), (MessageRole.USER, FIRST)],
+    )
+    coach = [content for role, content in messages if role is MessageRole.COACH]
+    assert set(coach[1:]) == REPLIES and len(coach) == 3  # the welcome, then one reply each
+    # Each turn ran alone: a user message, then its reply.
+    assert [role for role, _ in messages[1:]] == [MessageRole.USER, MessageRole.COACH] * 2
+
+    expected = [content for _, content in messages]
+    for tab in (page, other):
+        tab.reload()
+        wait_ready(tab)
+        expect(chat_messages(tab)).to_have_count(len(expected))
+        assert chat_texts(tab)[1:] == expected[1:]  # the welcome is Markdown: not compared

@@ -1,0 +1,28 @@
+"""Every page runs through the router, ``app.py``, even on a deep link to a fresh server.
+
+Streamlit treats a ``pages/`` folder beside the main script as an old-style multipage app until
+some script run calls ``st.navigation``. So after each server start, until someone opens ``/``,
+a deep link such as ``/inspector?session_id=…`` runs the page file alone, without ``app.py``: no
+page config, no settings check, and the file names as the navigation. ``st.navigation`` turns
+that mode off for the whole process by clearing ``PagesManager.uses_pages_directory``; a page
+that finds it still set does the same and, on the browser session's first run, reruns. The
+rerun goes through ``app.py`` and keeps the URL (the page is found by its ``url_path``, which is
+its file name). A later run is not rerun: that would drop the click that started it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+_SEEN_KEY = "router_seen"
+
+
+def require_router() -> None:
+    """Rerun through ``app.py`` when this page was run on its own; call it first on a page."""
+    first_run = not st.session_state.get(_SEEN_KEY, False)
+    st.session_state[_SEEN_KEY] = True
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if first_run:
+            st.rerun()
