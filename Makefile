@@ -33,7 +33,7 @@ demo-data: install
 
 ## Debian's Chromium for the browser tests (Playwright cannot download its own browsers here).
 browser:
-	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	@test -x /usr/bin/chromium && dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji)
 
 ## The whole test suite. PostgreSQL tests run when COACH_TEST_POSTGRES_URL is set.
 test: install-dev browser
