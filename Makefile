@@ -35,10 +35,16 @@ demo-data: install
 browser:
 	@test -x /usr/bin/chromium && dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji)
 
-## The whole test suite. PostgreSQL tests run when COACH_TEST_POSTGRES_URL is set.
+## The whole test suite. PostgreSQL tests run when COACH_TEST_POSTGRES_URL is set. The browser
+## tests run in a pytest process of their own: Playwright's sync API keeps an event loop marked
+## as running on the main thread, which the async tests must not share. Exit code 5 (no tests
+## collected) counts as a failure.
 test: install-dev browser
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
-	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+	@$(PY) -m pytest -m "not browser" $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	  $(PY) -m pytest -m browser tests/browser $(PYTEST_ARGS); rc2=$$?; \
+	  if [ $$rc2 -eq 5 ]; then echo "pytest collected no browser tests: failing" >&2; exit 1; fi; \
+	  if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$rc2
 
 test-fast: install-dev
 	$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)

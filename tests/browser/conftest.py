@@ -47,12 +47,14 @@ FIRST = ("test_a_deep_link_on_a_fresh_server_goes_through_the_router",)
 SECOND_MODULE = "test_screenshots.py"
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the browser tests last, in the order above.
 
     Last, because Playwright's sync API marks its event loop as running on the main thread from
     the first browser test to the end of the session, and an async test after that fails with
-    "Runner.run() cannot be called from a running event loop".
+    "Runner.run() cannot be called from a running event loop". ``make test`` also runs them in
+    a pytest process of their own.
     """
 
     def rank(item: pytest.Item) -> int:
