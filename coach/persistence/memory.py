@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, MutableSet
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,6 +94,11 @@ class _Journal:
         self._undo.append(partial(_truncate, items, len(items)))
         items.extend(new)
 
+    def add(self, items: MutableSet[V], value: V) -> None:
+        if value not in items:
+            self._undo.append(partial(items.discard, value))
+            items.add(value)
+
     def rollback(self) -> None:
         for undo in reversed(self._undo):
             undo()
@@ -124,6 +129,8 @@ class InMemoryDatabase(DatabaseInterface):
         self._message_sessions: dict[str, str] = {}  # message id -> session id
         self._identities: dict[str, IdentityRecord] = {}
         self._turns: dict[str, list[TurnRecord]] = {}
+        # Session id -> the user message ids that have an ``ok`` turn (the duplicate check).
+        self._answered: dict[str, set[str]] = {}
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -365,6 +372,7 @@ class InMemoryDatabase(DatabaseInterface):
         j.pop(self._contexts, session_id)
         j.pop(self._messages, session_id)
         j.pop(self._turns, session_id)
+        j.pop(self._answered, session_id)
         j.pop(self._sessions, session_id)
         for identity in list(self._identities.values()):
             if identity.session_id == session_id:
@@ -581,9 +589,7 @@ class InMemoryDatabase(DatabaseInterface):
     def _save_turn(self, j: _Journal, turn: TurnRecord, now: datetime) -> TurnRecord:
         self._register_session(j, turn.user_id, turn.session_id, now)
         turns = self._turns.get(turn.session_id, [])
-        if any(
-            t.user_message_id == turn.user_message_id and t.status is TurnStatus.OK for t in turns
-        ):
+        if turn.user_message_id in self._answered.get(turn.session_id, ()):
             raise DuplicateTurnError(
                 f"message {turn.user_message_id!r} already has a completed turn; "
                 "load the stored reply instead of running the turn again"
@@ -593,6 +599,10 @@ class InMemoryDatabase(DatabaseInterface):
         if turn.session_id not in self._turns:
             j.set(self._turns, turn.session_id, [])
         j.extend(self._turns[turn.session_id], [stored])
+        if stored.status is TurnStatus.OK:
+            if turn.session_id not in self._answered:
+                j.set(self._answered, turn.session_id, set())
+            j.add(self._answered[turn.session_id], turn.user_message_id)
         return stored
 
     async def save_turn(self, turn: TurnRecord) -> TurnRecord:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import RowMapping
 
 from coach.persistence.base import label_key
@@ -73,7 +74,7 @@ def state_values(state: StateRecord) -> dict[str, Any]:
 
 
 def state_from_row(row: Row) -> StateRecord:
-    return StateRecord.model_validate(dict(row))
+    return StateRecord.model_validate(row)
 
 
 def message_values(session_id: str, position: int, message: MessageRecord) -> dict[str, Any]:
@@ -143,10 +144,25 @@ def identity_values(identity: IdentityRecord, *, updated_at: datetime) -> dict[s
     }
 
 
+#: Validates a whole list of rows in one call (cheaper than one ``model_validate`` per row).
+_IDENTITY_LIST = TypeAdapter(list[IdentityRecord])
+_MESSAGE_LIST = TypeAdapter(list[MessageRecord])
+
+
 def identity_from_row(row: Row) -> IdentityRecord:
     data = dict(row)
     del data["label_key"]
     return IdentityRecord.model_validate(data)
+
+
+def identities_from_rows(rows: list[dict[str, Any]]) -> list[IdentityRecord]:
+    """The identities of rows of ``reads.IDENTITY_COLUMNS`` (no ``label_key``), as dicts."""
+    return _IDENTITY_LIST.validate_python(rows)
+
+
+def messages_from_rows(rows: list[dict[str, Any]]) -> list[MessageRecord]:
+    """The messages of rows with the record's fields, as dicts."""
+    return _MESSAGE_LIST.validate_python(rows)
 
 
 def turn_values(turn: TurnRecord, seq: int) -> dict[str, Any]:

@@ -45,8 +45,8 @@ def is_sqlite_memory(url: URL) -> bool:
 
 
 def sqlite_path(url: URL) -> Path | None:
-    """The file of a SQLite URL, or ``None`` for an in-memory database."""
-    if is_sqlite_memory(url) or url.database is None:
+    """The file of a SQLite URL, or ``None`` for an in-memory database or another backend."""
+    if url.get_backend_name() != "sqlite" or is_sqlite_memory(url) or url.database is None:
         return None
     return Path(url.database)
 
