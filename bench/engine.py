@@ -100,7 +100,7 @@ async def local_model_speed(config: EngineConfig) -> dict[str, Any]:
             ChatMessage(role="user", content="Hi! I want to feel more creative in my work."),
         ],
         response_schema=response_schema(CoachingState.INTRODUCTION),
-        max_output_tokens=120,
+        max_output_tokens=400,
     )
     runs = []
     try:

@@ -112,7 +112,8 @@ class ContextManager:
         self.token_budget = token_budget
         self.summary_max_words = summary_max_words
         self.message_window = message_window
-        # Messages are counted again every turn while they stay in the window; remember them.
+        # Messages are counted again every turn while they stay in the window; remember them
+        # (whatever tokenizer the client uses).
         self._count_tokens = functools.lru_cache(maxsize=4096)(llm_client.count_tokens)
 
     # -- loading and saving -----------------------------------------------------------------------

@@ -49,6 +49,7 @@ def _pieces(text: str) -> list[str]:
     return pieces
 
 
+@functools.lru_cache(maxsize=8192)
 def count_tokens_o200k(text: str) -> int:
     """Count the tokens of ``text`` in the ``o200k_base`` encoding (GPT-4o and later models).
 
