@@ -70,6 +70,7 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
             ],
         },
         CoachingState.INTRODUCTION,
+        expect_rejected=1,
         expect_refused_transition=True,
     ),
     DemoStep(
@@ -121,6 +122,7 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
             ],
         },
         CoachingState.IDENTITY_BRAINSTORMING,
+        expect_rejected=1,
         expect_refused_transition=True,
     ),
     DemoStep(

@@ -30,7 +30,7 @@ from coach.actions import (
     response_schema,
 )
 from coach.context import ContextManager, bound_words
-from coach.enums import CoachingState, MessageRole, TurnStatus
+from coach.enums import ActionStatus, CoachingState, MessageRole, TurnStatus
 from coach.errors import (
     ConcurrencyError,
     DuplicateTurnError,
@@ -485,8 +485,13 @@ class CoachService:
         decision = evaluate_transition(context, target)
         if decision.allowed:
             apply_transition(context, decision)
-        else:
-            turn.transition_refused_reason = decision.reason
+            return
+        turn.transition_refused_reason = decision.reason
+        # The request was valid but the state machine said no: log the action as rejected.
+        for result in outcome.results:
+            if result.type == "transition_state" and result.status is ActionStatus.APPLIED:
+                result.status = ActionStatus.REJECTED
+                result.reason = f"phase change refused: {decision.reason}"
 
     async def _identity_owners(self, context: CoachContext, reply: CoachReply) -> dict[str, str]:
         """Owners of the identity ids the reply names that are not this client's, so a
