@@ -26,12 +26,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +36,7 @@ from typing import Any
 
 import psycopg
 
+from bench import serve
 from bench.common import RESULTS_DIR, Stats, mask, print_table, save_results
 from bench.pg import psycopg_dsn
 
@@ -57,7 +54,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT: Any = {"width": 1400, "height": 900}  # a playwright ViewportSize
-STARTUP_TIMEOUT_S = 120.0
 SETTLE_MS = 400
 #: What must be on each kind of page once it is ready (so an error page is not timed as a load).
 EXPECTED = {
@@ -198,58 +194,29 @@ def database_facts(url: str) -> tuple[dict[str, int], list[Target]]:
     return counts, targets
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def streamlit_app(database_url: str, log: Path) -> Iterator[str]:
     """``streamlit run app.py`` on a free port against ``database_url``; yields its base URL."""
-    port = free_port()
+    port = serve.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COACH_")}
     env.update(COACH_DATABASE_URL=database_url, COACH_LLM_PROVIDER="scripted")
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless=true",
-        f"--server.port={port}",
-        "--server.address=127.0.0.1",
-        "--browser.gatherUsageStats=false",
-        "--server.fileWatcherType=none",
-    ]
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            serve.streamlit_command(port),
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while True:
-                if process.poll() is not None:
-                    raise SystemExit(f"streamlit exited:\n{log.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.read() == b"ok":
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.25)
+            try:
+                serve.wait_healthy(url, process, log)
+            except RuntimeError as e:
+                raise SystemExit(str(e)) from e
             yield url
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            serve.stop(process)
 
 
 def time_load(context: Any, url: str, kind: str, timeout_s: float) -> Load:

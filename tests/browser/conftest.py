@@ -13,18 +13,14 @@ Chromium is Debian's (``make browser``); Playwright cannot download its own here
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import serve
 from coach.demo import play_demo
 from tests.browser.helpers import VIEWPORT, AppServer, Demo, run_on_database
 from tests.llm.fake_openai_server import FakeOpenAIServer
@@ -40,7 +36,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-STARTUP_TIMEOUT_S = 120.0
 #: Tests that must meet a server nobody has visited yet run first among the browser tests, and
 #: the screenshots next (so they show the demo data only).
 FIRST = ("test_a_deep_link_on_a_fresh_server_goes_through_the_router",)
@@ -80,12 +75,6 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "viewport": VIEWPORT}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def app_environment(database_url: str, llm: FakeOpenAIServer) -> dict[str, str]:
     """This process's environment without any ``COACH_*`` setting, plus the app's settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COACH_")}
@@ -101,47 +90,11 @@ def app_environment(database_url: str, llm: FakeOpenAIServer) -> dict[str, str]:
     return env
 
 
-def streamlit_command(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless=true",
-        f"--server.port={port}",
-        "--server.address=127.0.0.1",
-        "--browser.gatherUsageStats=false",
-        "--server.fileWatcherType=none",
-    ]
-
-
 def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll ``/_stcore/health`` until it answers ``ok``; fail with the log if it never does."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(
-        f"streamlit did not answer in {STARTUP_TIMEOUT_S:.0f} s:\n{log.read_text()[-4000:]}"
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    try:
+        serve.wait_healthy(url, process, log)
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="session")
@@ -151,10 +104,10 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     database_url = f"sqlite+aiosqlite:///{folder / 'coach.db'}"
     info = run_on_database(database_url, play_demo)
     log = folder / "streamlit.log"
-    port = free_port()
+    port = serve.free_port()
     with FakeOpenAIServer() as llm, log.open("wb") as out:
         process = subprocess.Popen(
-            streamlit_command(port),
+            serve.streamlit_command(port),
             cwd=REPO_ROOT,
             env=app_environment(database_url, llm),
             stdout=out,
@@ -171,7 +124,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
                 log=log,
             )
         finally:
-            stop(process)
+            serve.stop(process)
 
 
 @pytest.fixture
