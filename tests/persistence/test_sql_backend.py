@@ -15,7 +15,8 @@ from sqlalchemy import event, insert
 from sqlalchemy.engine import Connection
 
 from coach.enums import CoachingState, MessageRole, TurnStatus
-from coach.errors import PersistenceError
+from coach.errors import LLMTimeoutError, PersistenceError
+from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence.records import (
     ContextRecord,
     MessageRecord,
@@ -24,8 +25,9 @@ from coach.persistence.records import (
     TurnRecord,
     utcnow,
 )
-from coach.persistence.sql import SQLDatabase
+from coach.persistence.sql import SQLDatabase, reads
 from coach.persistence.sql.tables import sessions, users
+from coach.service import CoachService
 
 pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
 
@@ -216,6 +218,47 @@ async def test_a_turn_costs_the_same_statements_at_any_length(sqlite_db: SQLData
     assert (await sqlite_db.count_records())["messages"] == 60
 
 
+# -- record counts -------------------------------------------------------------------------------
+
+
+async def test_record_counts_from_counters_match_the_rows(sql_db: SQLDatabase) -> None:
+    """``count_records`` reads messages and turns off the parents' counters; after turns that
+    succeed, fail and are retried, a replayed message and deletes, they equal real row counts."""
+    llm = ScriptedLLMClient(function=lambda request: {"message": "Noted.", "actions": []})
+    service = CoachService(llm, sql_db)
+    kept = await service.start_session("ana")
+    deleted_context = await service.start_session("ben")
+    deleted_session = await service.start_session("ana")
+    for info in (kept, deleted_context, deleted_session):
+        await service.send_message_and_wait(
+            info.user_id, info.session_id, "Hello", client_message_id=f"m-{info.session_id}"
+        )
+    llm.enqueue(LLMTimeoutError("the model did not answer within 60 s"))
+    failed = await service.send_message_and_wait(kept.user_id, kept.session_id, "Are you there?")
+    assert not failed.ok
+    async for _ in service.retry_turn(kept.user_id, kept.session_id):
+        pass
+    replayed = await service.send_message_and_wait(
+        kept.user_id, kept.session_id, "Hello", client_message_id=f"m-{kept.session_id}"
+    )
+    assert replayed.replayed
+
+    async def both() -> tuple[dict[str, int], dict[str, int]]:
+        rows = await sql_db._run.read("counting rows", reads.count_rows)
+        return await sql_db.count_records(), rows
+
+    counted, rows = await both()
+    assert counted == rows
+    # Three welcomes and three answered hellos; the failed message, then its retried answer.
+    assert (rows["messages"], rows["turns"]) == (3 + 3 * 2 + 1 + 1, 3 + 1 + 1)
+
+    assert await sql_db.delete_context(deleted_context.user_id, deleted_context.session_id)
+    assert await sql_db.delete_session(deleted_session.session_id)
+    counted, rows = await both()
+    assert counted == rows
+    assert rows["sessions"] == 2
+
+
 # -- errors --------------------------------------------------------------------------------------
 
 
@@ -293,7 +336,9 @@ async def _explain_all(db: SQLDatabase, statements: list[tuple[str, Any, bool]])
         plans = []
         for sql, params, _ in statements:
             if sql.lstrip().upper().startswith("SELECT"):
-                rows = conn.exec_driver_sql(prefix + sql, params).all()
+                # The driver executor hands its positional parameters over as a list.
+                args = tuple(params) if isinstance(params, list) else params
+                rows = conn.exec_driver_sql(prefix + sql, args).all()
                 plans.append("\n".join(str(row[-1]) for row in rows))
         return plans
 
@@ -331,3 +376,19 @@ async def test_sqlite_inspector_queries_use_indexes(sqlite_db: SQLDatabase) -> N
         for line in plan.splitlines():
             if line.startswith("SCAN"):
                 assert "INDEX" in line, plan
+
+
+async def test_sqlite_finds_a_messages_turn_without_walking_the_session(
+    sqlite_db: SQLDatabase,
+) -> None:
+    """The engine looks up the client message's turn before every turn: the lookup must go
+    straight to that message's turns, not back through every turn of the session by ``seq``."""
+    service = CoachService(ScriptedLLMClient(function=lambda r: {"message": "Ok."}), sqlite_db)
+    info = await service.start_session("ana")
+    for n in range(3):
+        await service.send_message_and_wait("ana", info.session_id, f"Message {n}")
+    with recorded_statements(sqlite_db) as seen:
+        found = await sqlite_db.get_turn_for_message(info.session_id, "no-such-message")
+    assert found is None
+    (plan,) = await _explain_all(sqlite_db, seen)
+    assert "ix_turns_session_id_user_message_id_seq (session_id=? AND user_message_id=?)" in plan

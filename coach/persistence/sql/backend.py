@@ -140,7 +140,10 @@ class SQLDatabase(DatabaseInterface):
 
     async def get_user(self, user_id: str) -> UserRecord | None:
         return await self._run.read(
-            f"loading user {user_id!r}", partial(reads.get_user, user_id=user_id)
+            f"loading user {user_id!r}",
+            partial(reads.get_user, user_id=user_id),
+            small=True,
+            one_statement=True,
         )
 
     async def save_user(self, user: UserRecord) -> UserRecord:
@@ -428,6 +431,8 @@ class SQLDatabase(DatabaseInterface):
             partial(
                 reads.get_turn_for_message, session_id=session_id, user_message_id=user_message_id
             ),
+            small=True,
+            one_statement=True,
         )
 
     async def commit_turn(self, commit: TurnCommit) -> CommitResult:

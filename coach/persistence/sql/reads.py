@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Label, Table, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from coach.persistence.records import (
@@ -48,8 +48,33 @@ from coach.persistence.sql.tables import (
     users,
 )
 
+#: The two big tables are counted from the counters their parents keep (``contexts.
+#: message_count``, ``sessions.turn_count``), which every write updates in the same
+#: transaction: counting millions of message rows took most of a second on PostgreSQL, and the
+#: Sessions page shows these counts on every load. ``tests/persistence/test_sql_backend.py``
+#: checks the counters against real row counts.
+_COUNTERS = {"messages": contexts.c.message_count, "turns": sessions.c.turn_count}
+
+
+def _count(name: str, table: Table) -> Label[int]:
+    counter = _COUNTERS.get(name)
+    if counter is None:
+        query = select(func.count()).select_from(table)
+    else:
+        query = select(func.coalesce(func.sum(counter), 0)).select_from(counter.table)
+    return query.scalar_subquery().label(name)
+
+
+_COUNT_RECORDS = select(*(_count(name, table) for name, table in TABLES.items()))
+
 
 def count_records(conn: Connection) -> dict[str, int]:
+    row = conn.execute(_COUNT_RECORDS).one()
+    return {name: int(count) for name, count in zip(TABLES, row, strict=True)}
+
+
+def count_rows(conn: Connection) -> dict[str, int]:
+    """Count every table's rows (slow on a big database): what the counters must agree with."""
     query = select(
         *(
             select(func.count()).select_from(table).scalar_subquery().label(name)
@@ -101,8 +126,8 @@ def select_user(user_id: str) -> Any:
 
 
 def get_user(conn: Connection, user_id: str) -> UserRecord | None:
-    row = conn.execute(_USER, {"p_user_id": user_id}).mappings().first()
-    return None if row is None else user_from_row(row)
+    rows = executor(conn).run(_USER, {"p_user_id": user_id}).dicts()
+    return user_from_row(rows[0]) if rows else None
 
 
 def get_sessions_for_user(conn: Connection, user_id: str) -> list[str]:
@@ -196,14 +221,20 @@ def list_turns(
     return [turn_from_row(row) for row in conn.execute(query).mappings()]
 
 
+_TURN_FOR_MESSAGE = (
+    select(turns)
+    .where(
+        turns.c.session_id == bindparam("p_session_id"),
+        turns.c.user_message_id == bindparam("p_user_message_id"),
+    )
+    .order_by(turns.c.seq.desc())
+    .limit(1)
+)
+
+
 def get_turn_for_message(
     conn: Connection, session_id: str, user_message_id: str
 ) -> TurnRecord | None:
-    query = (
-        select(turns)
-        .where(turns.c.session_id == session_id, turns.c.user_message_id == user_message_id)
-        .order_by(turns.c.seq.desc())
-        .limit(1)
-    )
-    row = conn.execute(query).mappings().first()
-    return None if row is None else turn_from_row(row)
+    params = {"p_session_id": session_id, "p_user_message_id": user_message_id}
+    rows = executor(conn).run(_TURN_FOR_MESSAGE, params).dicts()
+    return turn_from_row(rows[0]) if rows else None

@@ -200,7 +200,7 @@ class TurnRow(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (
-        Index("ix_turns_session_id_user_message_id", "session_id", "user_message_id"),
+        Index("ix_turns_session_id_user_message_id_seq", "session_id", "user_message_id", "seq"),
         Index(
             "uq_turns_session_id_user_message_id",
             "session_id",
