@@ -15,14 +15,17 @@ import socket
 import statistics
 import sys
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+S = TypeVar("S")
+T = TypeVar("T")
 
 # -- statistics ----------------------------------------------------------------------------------
 
@@ -68,6 +71,55 @@ class Stats:
 def ratio(a: float, b: float) -> float:
     """``a / b``, or NaN when ``b`` is zero or missing."""
     return a / b if b else math.nan
+
+
+# -- checkpoints measured side by side -----------------------------------------------------------
+
+
+async def interleaved_checkpoints(
+    checkpoints: Sequence[int],
+    window: int,
+    start: Callable[[], Awaitable[S]],
+    play: Callable[[S, int], Awaitable[T]],
+    *,
+    per_checkpoint: int = 1,
+    label: str = "",
+) -> dict[int, list[T]]:
+    """Time conversations at several lengths over the same stretch of time.
+
+    For every checkpoint, ``per_checkpoint`` conversations are started and played (untimed) up
+    to just before it; then the ``window`` turns around each checkpoint are played in rounds,
+    one turn of every conversation per round. Measuring turn 10 at the start of a run and turn
+    1,000 minutes later compared two different states of this shared machine (the same code
+    gave ratios from 0.7 to 2.0); side by side, both see the same load.
+
+    Args:
+        start: a new conversation.
+        play: plays turn ``n`` (1-based) of a conversation and returns its timing.
+
+    Returns:
+        The timings of each checkpoint's turns ``checkpoint - window // 2`` onwards (from turn 1
+        when the checkpoint is closer to the start than that).
+    """
+    groups: list[tuple[int, int, list[S]]] = []
+    for checkpoint in checkpoints:
+        first = max(1, checkpoint - window // 2)
+        conversations = [await start() for _ in range(per_checkpoint)]
+        for turn in range(1, first):
+            for conversation in conversations:
+                await play(conversation, turn)
+        groups.append((checkpoint, first, conversations))
+        if label:
+            print(
+                f"  {label}: {per_checkpoint} conversation(s) played to turn {first - 1:,}",
+                flush=True,
+            )
+    samples: dict[int, list[T]] = {checkpoint: [] for checkpoint in checkpoints}
+    for offset in range(window):
+        for checkpoint, first, conversations in groups:
+            for conversation in conversations:
+                samples[checkpoint].append(await play(conversation, first + offset))
+    return samples
 
 
 # -- output --------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Overhead: whole ``CoachService`` turns with a zero-latency scripted model, so what is timed is
 everything except the model: loading the context, building the prompt and the token budget,
 summaries when due, applying actions, the phase decision and the single write. Measured around
-turn 10 and turn 1,000 of one conversation on a SQLite file (the embedded default).
+turn 10 and turn 1,000 of conversations on one SQLite file (the embedded default), the two
+lengths side by side (``interleaved_checkpoints``).
 
 Local model: time to first token and tokens per second of SmolLM2-135M through ``LocalLLMClient``.
 """
@@ -16,12 +17,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import Stats, environment, fmt, print_table, ratio
+from bench.common import Stats, environment, fmt, interleaved_checkpoints, print_table, ratio
 from coach.enums import CoachingState
 from coach.llm.base import ChatMessage, LLMRequest, TextDelta
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence import DatabaseType, create_database
-from coach.service import CoachService
+from coach.persistence.records import new_id
+from coach.service import CoachService, SessionInfo
 
 TARGET_MEDIAN_MS = 5.0
 TARGET_FLATNESS = 1.5
@@ -31,11 +33,12 @@ TARGET_FLATNESS = 1.5
 class EngineConfig:
     checkpoints: tuple[int, ...] = (10, 1000)
     window: int = 21  # turns timed around each checkpoint
+    sessions: int = 3  # sessions timed at each checkpoint, side by side
     local_runs: int = 3
 
     @classmethod
     def quick(cls) -> EngineConfig:
-        return cls(checkpoints=(5, 30), window=5, local_runs=1)
+        return cls(checkpoints=(5, 30), window=5, sessions=1, local_runs=1)
 
 
 def scripted_reply(request: LLMRequest) -> dict[str, Any] | str:
@@ -55,19 +58,27 @@ async def engine_overhead(config: EngineConfig, directory: Path) -> dict[str, An
     await db.initialize()
     try:
         service = CoachService(ScriptedLLMClient(function=scripted_reply), db)
-        info = await service.start_session("bench-user")
-        timed: dict[int, list[float]] = {c: [] for c in config.checkpoints}
-        last = max(config.checkpoints) + config.window // 2
-        for turn in range(1, last + 1):
+
+        async def start() -> SessionInfo:
+            return await service.start_session(new_id())
+
+        async def play(info: SessionInfo, turn: int) -> float:
             started = time.perf_counter()
             result = await service.send_message_and_wait(
                 info.user_id, info.session_id, f"Turn {turn}: here is what I think about it. " * 3
             )
             elapsed = time.perf_counter() - started
             assert result.ok, result.error
-            for checkpoint in config.checkpoints:
-                if abs(turn - checkpoint) <= config.window // 2:
-                    timed[checkpoint].append(elapsed)
+            return elapsed
+
+        timed = await interleaved_checkpoints(
+            config.checkpoints,
+            config.window,
+            start,
+            play,
+            per_checkpoint=config.sessions,
+            label="engine",
+        )
         stats = {c: Stats.of_seconds(samples) for c, samples in timed.items()}
     finally:
         await db.close()

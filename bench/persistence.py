@@ -1,7 +1,8 @@
 """Benchmark (a): the persistence cost of one turn at turn 10, 100 and 1,000, per backend.
 
-Several conversations are played round-robin, so each checkpoint turn has one sample per
-conversation; the samples of the last few turns up to a checkpoint are pooled. The spec's
+Several conversations are timed at each checkpoint, over the turns around it, and all
+checkpoints are timed side by side (``bench.common.interleaved_checkpoints``), so turn 10 and
+turn 1,000 are measured under the same load of this shared machine. The spec's
 targets (SQLite): median under 2 ms, and turn 1,000 within 1.5x of turn 10.
 """
 
@@ -10,12 +11,11 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import Stats, print_table, ratio
+from bench.common import Stats, interleaved_checkpoints, print_table, ratio
 from bench.pg import temporary_database
 from bench.workload import DEFAULT_MESSAGE_LIMIT, Conversation, TurnTiming, play_turn
 from coach.persistence import DatabaseType, create_database
@@ -41,31 +41,29 @@ class PersistenceConfig:
         return cls(checkpoints=QUICK_CHECKPOINTS, conversations=2, window=3)
 
 
-def sample_turns(checkpoint: int, window: int) -> range:
-    """The turns whose timings count for ``checkpoint``: the last few up to it."""
-    h = max(1, min(window, checkpoint // 2))
-    return range(checkpoint - h + 1, checkpoint + 1)
-
-
 async def measure_backend(
     db: DatabaseInterface, config: PersistenceConfig, *, label: str = ""
 ) -> dict[str, Any]:
-    """Play ``config.conversations`` conversations up to the last checkpoint; time the turns."""
-    wanted: dict[int, int] = {}
-    for cp in config.checkpoints:
-        for t in sample_turns(cp, config.window):
-            wanted[t] = cp
-    samples: dict[int, list[TurnTiming]] = defaultdict(list)
-    conversations = [Conversation() for _ in range(config.conversations)]
+    """Play ``config.conversations`` conversations per checkpoint and time the turns around
+    each checkpoint, all checkpoints side by side."""
+
+    async def start() -> Conversation:
+        return Conversation()
+
+    async def play(conv: Conversation, turn: int) -> TurnTiming:
+        assert conv.turns == turn - 1
+        return await play_turn(db, conv, message_limit=config.message_limit)
+
     started = time.perf_counter()
-    for turn in range(1, max(config.checkpoints) + 1):
-        for conv in conversations:
-            timing = await play_turn(db, conv, message_limit=config.message_limit)
-            if turn in wanted:
-                samples[wanted[turn]].append(timing)
-        if turn in config.checkpoints:
-            elapsed = time.perf_counter() - started
-            print(f"  {label}: turn {turn:,} reached ({elapsed:,.0f} s)", flush=True)
+    samples = await interleaved_checkpoints(
+        config.checkpoints,
+        config.window,
+        start,
+        play,
+        per_checkpoint=config.conversations,
+        label=label,
+    )
+    print(f"  {label}: timed ({time.perf_counter() - started:,.0f} s)", flush=True)
     per_checkpoint: dict[str, Any] = {}
     for cp in config.checkpoints:
         timings = samples[cp]
@@ -76,7 +74,8 @@ async def measure_backend(
             "cpu": Stats.of_seconds([t.cpu for t in timings]).as_dict(),
         }
     counts = await db.count_records()
-    expected_messages = 2 * max(config.checkpoints) * config.conversations
+    played = sum(max(1, cp - config.window // 2) - 1 + config.window for cp in config.checkpoints)
+    expected_messages = 2 * played * config.conversations
     if counts.get("messages") != expected_messages:
         raise AssertionError(f"expected {expected_messages} messages stored, found {counts}")
     return {"checkpoints": per_checkpoint, "counts": counts}

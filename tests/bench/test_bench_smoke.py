@@ -21,8 +21,10 @@ async def test_persistence_benchmark_runs_on_memory_and_sqlite() -> None:
     for backend in ("memory", "sqlite"):
         checkpoints = result["results"][backend]["checkpoints"]
         assert set(checkpoints) == {"2", "4", "6"}
-        assert all(c["turn"]["n"] > 0 for c in checkpoints.values())
-        assert result["results"][backend]["counts"]["messages"] == 2 * 6 * 2
+        # Two conversations per checkpoint, each timed over two turns, side by side.
+        assert all(c["turn"]["n"] == 2 * 2 for c in checkpoints.values())
+        # Each conversation runs to the end of its window: turns 2, 4 and 6.
+        assert result["results"][backend]["counts"]["messages"] == 2 * 2 * (2 + 4 + 6)
     assert result["results"]["sqlite"]["journal_mode"] == "wal"
     assert set(result["targets"]) >= {"sqlite_median_under_2ms", "sqlite_flat_within_1_5x"}
 
@@ -31,7 +33,7 @@ async def test_persistence_benchmark_runs_on_postgresql(postgres_url: str) -> No
     result = await persistence.run(
         pg_server_url=postgres_url, config=TINY, backends=("postgresql",)
     )
-    assert result["results"]["postgresql"]["counts"]["turns"] == 6 * 2
+    assert result["results"]["postgresql"]["counts"]["turns"] == 2 * (2 + 4 + 6)
 
 
 async def test_langgraph_reference_runs() -> None:
