@@ -18,8 +18,9 @@ the first ``running`` to the last ``notRunning``: the server's run of the page, 
 and *render* (from then until nothing is left to draw).
 
 Pages: ``/sessions``; ``/inspector?session_id=…`` for the biggest session (most messages and a
-long turn log) and for a typical one (the median message count); the Coach page on the biggest
-session. Results are printed as a table and saved under ``bench/results/pages-<time>.json``.
+long turn log: its State tab, and its Context, Turns and User tabs through ``&tab=…``) and for a
+typical one (the median message count); the Coach page on the biggest session. Results are
+printed as a table and saved under ``bench/results/pages-<time>.json``.
 """
 
 from __future__ import annotations
@@ -177,6 +178,15 @@ def database_facts(url: str) -> tuple[dict[str, int], list[Target]]:
             f"/inspector?session_id={big}",
             "inspector",
             f"{big_messages:,} messages, {big_turns:,} turns",
+        ),
+        *(
+            Target(
+                f"inspector (biggest session, {tab} tab)",
+                f"/inspector?session_id={big}&tab={tab}",
+                "inspector",
+                f"{big_messages:,} messages, {big_turns:,} turns",
+            )
+            for tab in ("Context", "Turns", "User")
         ),
         Target(
             "inspector (typical session)",

@@ -66,21 +66,13 @@ with links[0]:
 with links[1]:
     st.page_link("pages/sessions.py", label="Back to sessions", icon="🗂️")
 
-state, context, identities, turns, prompt, user = st.tabs(
-    ["State", "Context", "Identities", "Turns", "Prompt", "User"]
-)
-with state:
-    inspector.state_tab(view)
-with context:
-    inspector.context_tab(runtime, view)
-with identities:
-    inspector.identities_tab(view)
-with turns:
-    inspector.turns_tab(view)
-with prompt:
-    inspector.prompt_tab(runtime, view)
-with user:
-    inspector.user_tab(runtime, view)
+# Only the open tab runs (a long session's turn log is heavy to draw), and the open tab is part
+# of the deep link: /inspector?session_id=…&tab=Turns.
+tabs = st.tabs(list(inspector.TABS), key="tab", bind="query-params")
+for draw, container in zip(inspector.TABS.values(), tabs, strict=True):
+    if container.open:
+        with container:
+            draw(runtime, view)
 
 with st.expander("Delete", icon="🗑️"):
     inspector.delete_controls(runtime, view)

@@ -15,6 +15,7 @@ from ui import render
 from ui.paging import current_cursor, pager
 from ui.routing import require_router
 from ui.runtime import get_runtime
+from ui.tables import TIME_FORMAT, sessions_table
 
 require_router()
 
@@ -64,8 +65,6 @@ users_frame = pd.DataFrame(
     ],
     columns=["name", "sessions", "created", "last activity", "id"],
 )
-#: Minutes are enough in the tables; the full times are in the inspector.
-TIME = "YYYY-MM-DD HH:mm"
 picked_user = st.dataframe(
     users_frame,
     key="users_table",
@@ -74,8 +73,8 @@ picked_user = st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "created": st.column_config.DatetimeColumn("created", format=TIME),
-        "last activity": st.column_config.DatetimeColumn("last activity", format=TIME),
+        "created": st.column_config.DatetimeColumn("created", format=TIME_FORMAT),
+        "last activity": st.column_config.DatetimeColumn("last activity", format=TIME_FORMAT),
     },
 )
 pager("users_pages", users.next_cursor, forget=["users_table"])
@@ -125,47 +124,7 @@ with render.stop_on_error(runtime):
             cursor=cursor,
         )
     )
-sessions_frame = pd.DataFrame(
-    [
-        {
-            "session": s.session_id,
-            "user": s.user_id,
-            "phase": f"{phase_number(s.state)}. {phase_label(s.state)}" if s.state else "—",
-            "messages": s.message_count,
-            "turns": s.turn_count,
-            "created": s.created_at,
-            "last activity": s.last_activity_at,
-            "inspect": f"inspector?session_id={s.session_id}",
-        }
-        for s in sessions.items
-    ],
-    columns=[
-        "session",
-        "user",
-        "phase",
-        "messages",
-        "turns",
-        "created",
-        "last activity",
-        "inspect",
-    ],
-)
-picked_session = st.dataframe(
-    sessions_frame,
-    key="sessions_table",
-    on_select="rerun",
-    selection_mode="single-row",
-    hide_index=True,
-    width="stretch",
-    # Narrow id columns (cut off, full on hover) so the whole row fits without scrolling.
-    column_config={
-        "session": st.column_config.TextColumn("session", width="medium"),
-        "user": st.column_config.TextColumn("user", width="small"),
-        "created": st.column_config.DatetimeColumn("created", format=TIME),
-        "last activity": st.column_config.DatetimeColumn("last activity", format=TIME),
-        "inspect": st.column_config.LinkColumn("inspect", display_text="Open ↗"),
-    },
-)
+picked_session = sessions_table(sessions.items, key="sessions_table", selectable=True)
 pager("sessions_pages", sessions.next_cursor, forget=["sessions_table"])
 st.caption("Select a session row to open it in the inspector.")
 

@@ -7,6 +7,7 @@ What is shown is derived in ``coach.inspect``; this module only lays it out.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
@@ -31,11 +32,14 @@ from coach.inspect import (
 from coach.persistence.records import TurnRecord
 from ui.charts import phase_timeline_chart
 from ui.chat import user_name
+from ui.paging import current_cursor, pager
 from ui.render import escape_markdown, json_view, safe_markdown, show_error, stop_on_error
 from ui.runtime import AppRuntime
+from ui.tables import sessions_table
 
 MESSAGES_PER_PAGE = 50
 TURNS_PER_PAGE = 20
+USER_SESSIONS_PER_PAGE = 20
 FLASH_KEY = "inspector_flash"
 
 
@@ -70,20 +74,21 @@ def header(view: SessionView) -> None:
     columns[4].metric("Last activity (UTC)", last.strftime("%Y-%m-%d %H:%M") if last else "—")
 
 
-def state_tab(view: SessionView) -> None:
+def state_tab(runtime: AppRuntime, view: SessionView) -> None:
     focus = next(
         (i for i in view.identities if view.state and i.id == view.state.focus_identity_id), None
     )
     st.markdown(f"**Focus identity:** {escape_markdown(focus.label) if focus else '—'}")
-    json_view(view.state, label="State record")
-    json_view(view.summary, label="Session summary")
     st.markdown("#### Phases over turns")
     steps = phase_timeline(view.turns)
-    if not steps:
+    if steps:
+        st.altair_chart(phase_timeline_chart(timeline_points(steps)), width="stretch")
+        table([s.row() for s in steps], key="state_timeline")
+    else:
         st.caption("No turns yet.")
-        return
-    st.altair_chart(phase_timeline_chart(timeline_points(steps)), width="stretch")
-    table([s.row() for s in steps], key="state_timeline")
+    st.markdown("#### Records")
+    json_view(view.state, label="State record")
+    json_view(view.summary, label="Session summary")
 
 
 def context_tab(runtime: AppRuntime, view: SessionView) -> None:
@@ -146,7 +151,7 @@ def context_tab(runtime: AppRuntime, view: SessionView) -> None:
         json_view(messages, label="Messages")
 
 
-def identities_tab(view: SessionView) -> None:
+def identities_tab(runtime: AppRuntime, view: SessionView) -> None:
     if not view.identities:
         st.caption("The client has no identities yet.")
         return
@@ -203,7 +208,7 @@ def _turn_details(turn: TurnRecord) -> None:
     json_view(turn, label="Turn record")
 
 
-def turns_tab(view: SessionView) -> None:
+def turns_tab(runtime: AppRuntime, view: SessionView) -> None:
     turns = view.turns
     if not turns:
         st.caption("No turns yet.")
@@ -211,18 +216,26 @@ def turns_tab(view: SessionView) -> None:
     table(turn_rows(turns), key="turns_table")
 
     st.markdown("#### Difference between two turns")
-    snapshots = replay(turns)
-    options = list(range(len(snapshots)))
-    label = {i: "start of session" if i == 0 else f"after turn {snapshots[i].seq}" for i in options}
+    # Number inputs, not lists of turns: a long session has thousands.
+    snapshots = {s.seq: s for s in replay(turns)}
+    last = max(snapshots)
     left, right = st.columns(2)
-    a = left.selectbox(
-        "From", options, index=len(options) - 2, format_func=label.__getitem__, key="diff_from"
+    a = left.number_input(
+        "From: after turn (0 is the start of the session)",
+        0,
+        last,
+        max(0, last - 1),
+        key="diff_from",
     )
-    b = right.selectbox(
-        "To", options, index=len(options) - 1, format_func=label.__getitem__, key="diff_to"
+    b = right.number_input("To: after turn", 0, last, last, key="diff_to")
+    diff = (
+        diff_snapshots(snapshots[a], snapshots[b], labels=view.labels())
+        if a in snapshots and b in snapshots
+        else None
     )
-    diff = diff_snapshots(snapshots[a or 0], snapshots[b or 0], labels=view.labels())
-    if diff:
+    if diff is None:
+        st.caption("No turn with that number is logged in this session.")
+    elif diff:
         table([d.row() for d in diff], key="turns_diff")
     else:
         st.caption("No difference in the state or the identities between these two points.")
@@ -232,11 +245,18 @@ def turns_tab(view: SessionView) -> None:
     start = page_picker("Turns", len(turns), TURNS_PER_PAGE, key="turns_page")
     for turn in turns[start : start + TURNS_PER_PAGE]:
         applied = sum(1 for x in turn.actions if x.status.value == "applied")
-        with st.expander(
+        refused = " · phase change refused" if turn.transition_refused_reason else ""
+        # Drawn when opened: a page of turns with their prompts and records is heavy to draw.
+        entry = st.expander(
             f"Turn {turn.seq} · {turn.status.value} · {turn.state_before.value} → "
-            f"{turn.state_after.value} · {applied} applied, {len(turn.actions) - applied} rejected"
-        ):
-            _turn_details(turn)
+            f"{turn.state_after.value} · {applied} applied, {len(turn.actions) - applied} "
+            f"rejected{refused}",
+            key=f"turn_{turn.seq}",
+            on_change="rerun",
+        )
+        if entry.open:
+            with entry:
+                _turn_details(turn)
 
 
 def prompt_tab(runtime: AppRuntime, view: SessionView) -> None:
@@ -266,17 +286,17 @@ def user_tab(runtime: AppRuntime, view: SessionView) -> None:
         st.caption("No user record is stored for this session's user.")
         return
     json_view(view.user, label="User record")
+    st.markdown("**Sessions of this user**, most recently active first")
+    # Paged: some users have thousands of sessions.
     with stop_on_error(runtime):
-        sessions = runtime.run(runtime.db.get_sessions_for_user(view.user_id))
-    st.markdown(f"**Sessions of this user** ({len(sessions)})")
-    for session_id in sessions:
-        current = " (this one)" if session_id == view.session_id else ""
-        st.page_link(
-            "pages/inspector.py",
-            label=f"{session_id}{current}",
-            query_params={"session_id": session_id},
-            icon="🔎",
+        cursor = current_cursor("user_sessions_pages", view.user_id)
+        sessions = runtime.run(
+            runtime.db.list_sessions(
+                user_id=view.user_id, limit=USER_SESSIONS_PER_PAGE, cursor=cursor
+            )
         )
+    sessions_table(sessions.items, key="user_sessions")
+    pager("user_sessions_pages", sessions.next_cursor)
 
 
 def delete_controls(runtime: AppRuntime, view: SessionView) -> None:
@@ -300,6 +320,17 @@ def delete_controls(runtime: AppRuntime, view: SessionView) -> None:
             with stop_on_error(runtime):
                 runtime.run(runtime.db.delete_user(view.user_id))
             _deleted(f"User {view.user_id} and all their data were deleted.")
+
+
+#: The inspector's tabs in order: label, and what draws it.
+TABS: dict[str, Callable[[AppRuntime, SessionView], None]] = {
+    "State": state_tab,
+    "Context": context_tab,
+    "Identities": identities_tab,
+    "Turns": turns_tab,
+    "Prompt": prompt_tab,
+    "User": user_tab,
+}
 
 
 def _deleted(message: str) -> None:

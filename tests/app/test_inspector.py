@@ -25,6 +25,10 @@ def demo(app: AppTest) -> SessionInfo:
 
 
 def tab(at: AppTest, label: str):  # type: ignore[no-untyped-def]
+    """Open the tab (only the open tab is drawn) and return it."""
+    at.session_state["tab"] = label
+    at.run()
+    no_exception(at)
     return next(t for t in at.tabs if t.label == label)
 
 
@@ -72,16 +76,22 @@ def test_identities_tab_shows_labels_and_history(app: AppTest, demo: SessionInfo
 
 def test_turns_tab_shows_actions_reasons_prompt_and_diff(app: AppTest, demo: SessionInfo) -> None:
     turns = tab(app, "Turns")
-    table = frames(turns)
-    assert "set_affirmation is not allowed in phase identity_brainstorming" in table
-    assert "rejected" in table
+    assert "rejected" in frames(turns)
     assert len(turns.expander) == 10
+    assert sum("phase change refused" in e.label for e in turns.expander) == 2
+    assert "You are an identity coach" not in block_text(turns)  # a turn is drawn when opened
+    for seq in range(1, 11):
+        app.session_state[f"turn_{seq}"] = True
+    app.run()
+    no_exception(app)
+    turns = next(t for t in app.tabs if t.label == "Turns")
+    assert "set_affirmation is not allowed in phase identity_brainstorming" in frames(turns)
     shown = block_text(turns)
     assert "You are an identity coach" in shown  # the system prompt sent
     assert '"message": "Welcome, Maya.' in shown  # raw model output
 
-    app.selectbox(key="diff_from").set_value(0).run()
-    app.selectbox(key="diff_to").set_value(10).run()
+    app.number_input(key="diff_from").set_value(0).run()
+    app.number_input(key="diff_to").set_value(10).run()
     no_exception(app)
     [diff] = [d.value for d in tab(app, "Turns").get("dataframe") if "scope" in d.value.columns]
     rows = {(r.subject, r.field): (r.before, r.after) for r in diff.itertuples()}
@@ -98,9 +108,26 @@ def test_prompt_tab_shows_the_exact_next_prompt(app: AppTest, demo: SessionInfo)
 
 
 def test_user_tab_shows_the_user_record(app: AppTest, demo: SessionInfo) -> None:
-    shown = block_text(tab(app, "User"))
+    user = tab(app, "User")
+    shown = block_text(user)
     assert '"name": "Maya"' in shown
     assert "Get my creative spark back" in shown
+    assert demo.session_id in frames(user)  # the user's sessions, paged
+
+
+def test_user_tab_pages_through_many_sessions(app: AppTest) -> None:
+    rt = runtime()
+    first = rt.run(rt.service.start_session(user_name="Kim"))
+    opened = [first.session_id] + [
+        rt.run(rt.service.start_session(first.user_id)).session_id for _ in range(21)
+    ]
+    open_page(app, "pages/inspector.py", session_id=first.session_id, tab="User")
+    shown = frames(next(t for t in app.tabs if t.label == "User"))
+    assert opened[-1] in shown and first.session_id not in shown  # newest first, 20 a page
+    app.button(key="user_sessions_pages_next").click().run()
+    no_exception(app)
+    shown = frames(next(t for t in app.tabs if t.label == "User"))
+    assert first.session_id in shown and opened[-1] not in shown
 
 
 def test_without_a_session_id_a_selector_opens_one(app: AppTest) -> None:
@@ -110,7 +137,27 @@ def test_without_a_session_id_a_selector_opens_one(app: AppTest) -> None:
     app.button(key="open_session").click().run()
     no_exception(app)
     assert app.query_params["session_id"] == info.session_id
-    assert app.tabs[0].label == "State"
+    assert [t.label for t in app.tabs] == [
+        "State",
+        "Context",
+        "Identities",
+        "Turns",
+        "Prompt",
+        "User",
+    ]
+    assert app.tabs[0].get("vega_lite_chart")  # the State tab is open and drawn
+    assert not app.tabs[3].get("expander")  # the others are not drawn until opened
+
+
+def test_only_the_open_tab_is_drawn_and_a_deep_link_opens_one(
+    app: AppTest, demo: SessionInfo
+) -> None:
+    turns = next(t for t in app.tabs if t.label == "Turns")
+    assert not turns.get("expander")
+    open_page(app, "pages/inspector.py", session_id=demo.session_id, tab="Turns")
+    turns = next(t for t in app.tabs if t.label == "Turns")
+    assert len(turns.expander) == 10
+    assert not next(t for t in app.tabs if t.label == "State").get("vega_lite_chart")
 
 
 def test_deleting_a_session_needs_confirmation(app: AppTest, demo: SessionInfo) -> None:
@@ -142,12 +189,13 @@ def test_messages_of_a_long_session_are_paged(app: AppTest) -> None:
         rt.run(rt.service.send_message_and_wait(info.user_id, info.session_id, f"question {i}"))
     open_page(app, "pages/inspector.py", session_id=info.session_id)
 
+    context = tab(app, "Context")
     page = app.number_input(key="context_messages_page")
     assert (page.value, page.max) == (2, 2)  # 61 messages: the newest page first
-    assert "Messages #50–#60 of 61." in block_text(tab(app, "Context"))
+    assert "Messages #50–#60 of 61." in block_text(context)
     page.set_value(1).run()
     no_exception(app)
-    shown = frames(tab(app, "Context"))
+    shown = frames(next(t for t in app.tabs if t.label == "Context"))
     assert "question 0" in shown and "answer 29" not in shown
 
 

@@ -37,6 +37,9 @@ def test_the_page_load_benchmark_runs(postgres_url: str, tmp_path: Path) -> None
     assert set(result["pages"]) == {
         "sessions",
         "inspector (biggest session)",
+        "inspector (biggest session, Context tab)",
+        "inspector (biggest session, Turns tab)",
+        "inspector (biggest session, User tab)",
         "inspector (typical session)",
         "coach (biggest session)",
     }

@@ -54,8 +54,8 @@ def test_screenshot_every_inspector_tab(app_server: AppServer, page: Page) -> No
         panel = page.get_by_role("tabpanel", name=tab)
         expect(panel).to_be_visible()
         if tab == "Turns":  # open the turn with the refused phase change
-            turn = panel.get_by_test_id("stExpander").filter(has_text="(refused:").first
-            turn.locator("summary").click()
+            turn = panel.get_by_test_id("stExpander").filter(has_text="phase change refused").first
+            turn.locator("summary").click()  # a turn's details are drawn when it is opened
             expect(turn.get_by_text("Raw model output")).to_be_visible()
             to_top(turn)
         elif tab != "State":  # the tab bar at the top, the tab's content below it

@@ -54,8 +54,11 @@ def test_selecting_a_session_row_opens_it_in_the_inspector(
     turns = panel.get_by_test_id("stExpander")
     expect(turns).to_have_count(10)
     expect(turns.first).to_contain_text("Turn 1 · ok · introduction →")
-    # The demo's two refused phase changes are logged with their reasons.
-    expect(turns.filter(has_text="(refused:")).to_have_count(2)
+    # The demo's two refused phase changes are marked in the log, with their reasons inside.
+    refused = turns.filter(has_text="phase change refused")
+    expect(refused).to_have_count(2)
+    refused.first.locator("summary").click()
+    expect(refused.first).to_contain_text("(refused: ")
     turn = turns.nth(4)
     turn.locator("summary").click()
     expect(turn.get_by_text("Prompt sent:")).to_be_visible()
