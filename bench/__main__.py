@@ -18,9 +18,7 @@ from bench import inspector, langgraph_ref, persistence
 from bench.common import RESULTS_DIR, mask, save_results
 from bench.pg import reachable
 
-BENCHMARKS = ("persistence", "langgraph", "inspector")
-#: Run only when named with --only (bench/engine.py: whole CoachService turns and the local model).
-OPT_IN = ("engine",)
+BENCHMARKS = ("persistence", "langgraph", "inspector", "engine")
 PG_ENV = ("COACH_BENCH_POSTGRES_URL", "COACH_TEST_POSTGRES_URL")
 
 
@@ -30,7 +28,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         action="append",
-        choices=BENCHMARKS + OPT_IN,
+        choices=BENCHMARKS,
         help="run only this benchmark (repeatable); default: " + ", ".join(BENCHMARKS),
     )
     parser.add_argument(

@@ -72,6 +72,18 @@ async def test_inspector_benchmark_runs(postgres_url: str) -> None:
     assert all("Execution Time" in item["plan"] for item in explained)
 
 
+async def test_engine_benchmark_runs() -> None:
+    from bench import engine
+
+    result = await engine.run(config=engine.EngineConfig.quick())
+    stats = result["overhead"]["stats"]
+    assert set(stats) == {"5", "30"}
+    assert all(s["n"] == 5 for s in stats.values())  # one session per checkpoint, 5 turns each
+    [run] = result["local_model"]["runs"]
+    assert run["output_tokens"] > 0 and run["ttft_ms"] <= run["total_ms"]
+    assert set(result["targets"]) >= {"flatness_ratio"}
+
+
 def test_command_line_quick_run_saves_results(tmp_path: Path) -> None:
     proc = subprocess.run(
         [
