@@ -131,11 +131,10 @@ async def _print_stream(events: AsyncIterator[TurnEvent]) -> TurnResult:
     print()
     if not result.ok:
         print(f"! the coach could not answer: {result.error} — type /retry to try again")
+    # A refused phase change is among them: a rejected transition_state with the guard's reason.
     for action in result.actions:
         mark = "✓" if action.status.value == "applied" else "✗"
         print(f"  {mark} {action.type} {action.reason or ''}".rstrip())
-    if result.transition_refused_reason:
-        print(f"  ✗ move to {result.requested_transition}: {result.transition_refused_reason}")
     print()
     return result
 
