@@ -35,6 +35,22 @@ def coach(
     )
 
 
+def chat(
+    database_url: str, provider: str, text: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """A chat as Sam: ``text`` is typed, then ``/quit``."""
+    return coach(
+        database_url,
+        "chat",
+        "--name",
+        "Sam",
+        "--provider",
+        provider,
+        stdin=f"{text}\n/quit\n",
+        **env,
+    )
+
+
 def stored(database_url: str) -> tuple[dict[str, int], list[TurnStatus]]:
     async def read() -> tuple[dict[str, int], list[TurnStatus]]:
         db = SQLDatabase(database_url)
@@ -90,14 +106,10 @@ def test_chat_streams_replies_and_lists_each_action_once(
             )
         )
     )
-    done = coach(
+    done = chat(
         database_url,
-        "chat",
-        "--name",
-        "Sam",
-        "--provider",
         "openai",
-        stdin="Hi, I want to feel confident at work.\n/quit\n",
+        "Hi, I want to feel confident at work.",
         COACH_OPENAI_API_KEY="sk-test",
         COACH_OPENAI_BASE_URL=fake_openai.base_url,
     )
@@ -113,15 +125,7 @@ def test_chat_streams_replies_and_lists_each_action_once(
 
 @pytest.mark.slow
 def test_chat_talks_offline_with_the_bundled_model(database_url: str) -> None:
-    done = coach(
-        database_url,
-        "chat",
-        "--name",
-        "Sam",
-        "--provider",
-        "local",
-        stdin="Hi, I am Sam. I want to feel more confident at work.\n/quit\n",
-    )
+    done = chat(database_url, "local", "Hi, I am Sam. I want to feel more confident at work.")
     assert done.returncode == 0, done.stderr
     assert "model: local / SmolLM2-135M-Instruct" in done.stdout
     assert "the bundled SmolLM2-135M model is tiny" in done.stdout
