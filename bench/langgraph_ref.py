@@ -7,10 +7,18 @@ new checkpoint whose ``channel_values`` hold the whole message list. A compiled 
 than that per turn (an input checkpoint, a checkpoint per superstep and the pending writes), so
 one checkpoint per turn is the cheapest LangGraph can do: the comparison favours LangGraph.
 
-Our side plays the full engine turn (``bench.workload.play_turn``): the reads, then one
-``commit_turn`` with both messages, the state, an identity and the turn log (which stores the full
-system prompt). Both stores get each turn's text in the same run, alternating which goes first,
-with a garbage collection before each turn so neither pays for the other's garbage.
+Ours is timed twice, each on its own SQLite file:
+
+- *the same messages* (``conversation_turn``): read the newest 20 messages, append the two new
+  ones (``save_context``). The same data LangGraph stores: this is the comparison the target is
+  about ("the same conversation").
+- *full turn* (``bench.workload.play_turn``): the reads, then one ``commit_turn`` with both
+  messages, the state, an identity and the turn log (which stores the full system prompt). More
+  than LangGraph stores, so this comparison favours LangGraph; it is printed too.
+
+All three get each turn's text in the same run, taking turns at going first, with a garbage
+collection before each turn so none pays for another's garbage. That collection also leaves the
+CPU caches cold for every store, which costs a small store relatively more.
 """
 
 from __future__ import annotations
@@ -29,9 +37,11 @@ from langgraph.checkpoint.base import Checkpoint, create_checkpoint, empty_check
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from bench.common import Stats, TextSource, print_table, ratio
-from bench.workload import Conversation, play_turn
+from bench.workload import DEFAULT_MESSAGE_LIMIT, Conversation, play_turn
+from coach.enums import MessageRole
 from coach.persistence import DatabaseType, create_database
-from coach.persistence.records import new_id
+from coach.persistence.base import DatabaseInterface
+from coach.persistence.records import ContextRecord, MessageRecord, new_id, utcnow
 
 TARGET_SPEEDUP = 5.0
 
@@ -108,106 +118,128 @@ def files_size(path: Path) -> int:
     )
 
 
+async def conversation_turn(
+    db: DatabaseInterface, conv: Conversation, texts: tuple[str, str]
+) -> tuple[float, float]:
+    """Store one turn of the conversation only, as LangGraph does: read the newest messages and
+    append the user's and the coach's; return the seconds it took (wall clock, process CPU)."""
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    context = await db.get_context(
+        conv.user_id, conv.session_id, message_limit=DEFAULT_MESSAGE_LIMIT
+    ) or ContextRecord(user_id=conv.user_id, session_id=conv.session_id)
+    now = utcnow()
+    context.messages += [
+        MessageRecord(role=MessageRole.USER, content=texts[0], created_at=now),
+        MessageRecord(role=MessageRole.COACH, content=texts[1], created_at=now),
+    ]
+    await db.save_context(context)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+#: The stores, in the order the first turn runs them; each turn starts one further along.
+STORES = ("langgraph", "conversation", "full")
+LABELS = {
+    "langgraph": "LangGraph (messages)",
+    "conversation": "ours, the same messages",
+    "full": "ours, full turn",
+}
+
+
 async def run(*, config: LangGraphConfig) -> dict[str, Any]:
-    """Store one conversation of ``config.turns`` turns in both stores; print and return."""
+    """Store one conversation of ``config.turns`` turns in each store; print and return."""
     text = TextSource(seed=300)
-    ours_times: list[float] = []
-    lg_times: list[float] = []
-    ours_cpu: list[float] = []
-    lg_cpu: list[float] = []
+    wall: dict[str, list[float]] = {store: [] for store in STORES}
+    cpu: dict[str, list[float]] = {store: [] for store in STORES}
     sizes: dict[int, dict[str, int]] = {}
     with tempfile.TemporaryDirectory(prefix="coach-bench-lg-") as tmp:
-        ours_path = Path(tmp) / "ours.db"
-        lg_path = Path(tmp) / "langgraph.db"
-        db = create_database(DatabaseType.SQL, connection_string=f"sqlite+aiosqlite:///{ours_path}")
-        await db.initialize()
-        conv = Conversation()
+        paths = {store: Path(tmp) / f"{store}.db" for store in STORES}
+        dbs = {
+            store: create_database(
+                DatabaseType.SQL, connection_string=f"sqlite+aiosqlite:///{paths[store]}"
+            )
+            for store in ("conversation", "full")
+        }
+        for db in dbs.values():
+            await db.initialize()
+        full, conversation = Conversation(), Conversation()
         try:
-            async with AsyncSqliteSaver.from_conn_string(str(lg_path)) as saver:
+            async with AsyncSqliteSaver.from_conn_string(str(paths["langgraph"])) as saver:
                 await saver.setup()
-                chat = LangGraphChat(saver, thread_id=conv.session_id)
+                chat = LangGraphChat(saver, thread_id=full.session_id)
                 for turn in range(1, config.turns + 1):
                     texts = (text.user_message(), text.coach_message())
-                    for store in ("ours", "langgraph") if turn % 2 else ("langgraph", "ours"):
-                        # Neither store pays for the other's garbage (LangGraph frees the
-                        # whole deserialized message list every turn).
+                    shift = turn % len(STORES)
+                    for store in STORES[shift:] + STORES[:shift]:
+                        # Neither store pays for another's garbage (LangGraph frees the whole
+                        # deserialized message list every turn).
                         gc.collect()
-                        if store == "ours":
-                            timing = await play_turn(db, conv, texts=texts)
-                            ours_times.append(timing.total)
-                            ours_cpu.append(timing.cpu)
+                        if store == "full":
+                            timing = await play_turn(dbs["full"], full, texts=texts)
+                            taken = (timing.total, timing.cpu)
+                        elif store == "conversation":
+                            taken = await conversation_turn(dbs[store], conversation, texts)
                         else:
-                            wall, cpu = await chat.turn(*texts)
-                            lg_times.append(wall)
-                            lg_cpu.append(cpu)
+                            taken = await chat.turn(*texts)
+                        wall[store].append(taken[0])
+                        cpu[store].append(taken[1])
                     if turn in config.size_points:
                         sizes[turn] = {
-                            "ours": logical_size(ours_path),
-                            "langgraph": logical_size(lg_path),
+                            "ours": logical_size(paths["full"]),
+                            "ours_conversation": logical_size(paths["conversation"]),
+                            "langgraph": logical_size(paths["langgraph"]),
                         }
         finally:
-            await db.close()
-        on_disk = {"ours": files_size(ours_path), "langgraph": files_size(lg_path)}
+            for db in dbs.values():
+                await db.close()
+        on_disk = {
+            "ours": files_size(paths["full"]),
+            "ours_conversation": files_size(paths["conversation"]),
+            "langgraph": files_size(paths["langgraph"]),
+        }
 
     w = config.window
-    early = slice(0, w)
-    late = slice(config.turns - w, config.turns)
+    windows = {"early": slice(0, w), "late": slice(config.turns - w, config.turns)}
     stats = {
-        "ours_early": Stats.of_seconds(ours_times[early]),
-        "ours_late": Stats.of_seconds(ours_times[late]),
-        "langgraph_early": Stats.of_seconds(lg_times[early]),
-        "langgraph_late": Stats.of_seconds(lg_times[late]),
-        "ours_cpu_early": Stats.of_seconds(ours_cpu[early]),
-        "ours_cpu_late": Stats.of_seconds(ours_cpu[late]),
-        "langgraph_cpu_early": Stats.of_seconds(lg_cpu[early]),
-        "langgraph_cpu_late": Stats.of_seconds(lg_cpu[late]),
+        f"{store}_{when}": Stats.of_seconds(wall[store][part])
+        for store in STORES
+        for when, part in windows.items()
     }
-    speedup_late = ratio(stats["langgraph_late"].median_ms, stats["ours_late"].median_ms)
-    speedup_early = ratio(stats["langgraph_early"].median_ms, stats["ours_early"].median_ms)
-    cpu_speedup_late = ratio(
-        stats["langgraph_cpu_late"].median_ms, stats["ours_cpu_late"].median_ms
-    )
-    cpu_speedup_early = ratio(
-        stats["langgraph_cpu_early"].median_ms, stats["ours_cpu_early"].median_ms
-    )
-    last = config.turns
+    cpu_stats = {
+        f"{store}_{when}": Stats.of_seconds(cpu[store][part])
+        for store in STORES
+        for when, part in windows.items()
+    }
 
+    def speedup(store: str, when: str, of: dict[str, Stats] = stats) -> float:
+        return ratio(of[f"langgraph_{when}"].median_ms, of[f"{store}_{when}"].median_ms)
+
+    last = config.turns
+    rows: list[list[object]] = [
+        [
+            LABELS[store],
+            stats[f"{store}_early"].median_ms,
+            stats[f"{store}_late"].median_ms,
+            cpu_stats[f"{store}_late"].median_ms,
+            None if store == "langgraph" else speedup(store, "late"),
+            None if store == "langgraph" else speedup(store, "late", cpu_stats),
+        ]
+        for store in STORES
+    ]
     print_table(
         f"Ours (SQLite) vs LangGraph AsyncSqliteSaver, ms per turn (medians of {w} turns)",
-        ["store", f"turns 1-{w} median", "p95", f"turns {last - w + 1}-{last} median", "p95"],
         [
-            [
-                "ours (SQLite)",
-                stats["ours_early"].median_ms,
-                stats["ours_early"].p95_ms,
-                stats["ours_late"].median_ms,
-                stats["ours_late"].p95_ms,
-            ],
-            [
-                "LangGraph",
-                stats["langgraph_early"].median_ms,
-                stats["langgraph_early"].p95_ms,
-                stats["langgraph_late"].median_ms,
-                stats["langgraph_late"].p95_ms,
-            ],
-            ["speed-up (LangGraph / ours)", speedup_early, None, speedup_late, None],
-            [
-                "ours, CPU ms",
-                stats["ours_cpu_early"].median_ms,
-                None,
-                stats["ours_cpu_late"].median_ms,
-                None,
-            ],
-            [
-                "LangGraph, CPU ms",
-                stats["langgraph_cpu_early"].median_ms,
-                None,
-                stats["langgraph_cpu_late"].median_ms,
-                None,
-            ],
-            ["CPU speed-up", cpu_speedup_early, None, cpu_speedup_late, None],
+            "store",
+            f"turns 1-{w}",
+            f"turns {last - w + 1}-{last}",
+            "CPU, same turns",
+            "LangGraph ÷ this",
+            "same, CPU",
         ],
+        rows,
     )
+    speedup_late = speedup("conversation", "late")
+    full_speedup_late = speedup("full", "late")
     size_rows = []
     previous = {"ours": 0, "langgraph": 0}
     previous_turn = 0
@@ -242,8 +274,10 @@ async def run(*, config: LangGraphConfig) -> dict[str, Any]:
     )
     met = speedup_late >= TARGET_SPEEDUP
     print(
-        f"Target: ours at least {TARGET_SPEEDUP:.0f}x faster than LangGraph at turn {last}: "
-        f"{'met' if met else 'MISSED'} ({speedup_late:.1f}x)"
+        f"Target: ours at least {TARGET_SPEEDUP:.0f}x faster than LangGraph at turn {last}, "
+        f"storing the same conversation: {'met' if met else 'MISSED'} ({speedup_late:.1f}x); "
+        f"our full turn, which also writes the state, an identity and the turn log: "
+        f"{full_speedup_late:.1f}x"
     )
     # Linear growth: bytes per turn stay about the same from one size point to the next (the
     # first interval also holds the empty schema's pages, so it is left out).
@@ -256,10 +290,12 @@ async def run(*, config: LangGraphConfig) -> dict[str, Any]:
             "window": config.window,
         },
         "per_turn_ms": {k: v.as_dict() for k, v in stats.items()},
-        "speedup_early": speedup_early,
+        "cpu_ms": {k: v.as_dict() for k, v in cpu_stats.items()},
+        "speedup_early": speedup("conversation", "early"),
         "speedup_late": speedup_late,
-        "cpu_speedup_early": cpu_speedup_early,
-        "cpu_speedup_late": cpu_speedup_late,
+        "cpu_speedup_late": speedup("conversation", "late", cpu_stats),
+        "full_turn_speedup_late": full_speedup_late,
+        "full_turn_cpu_speedup_late": speedup("full", "late", cpu_stats),
         "sizes": {str(k): v for k, v in sizes.items()},
         "bytes_per_turn_since_last": growth,
         "on_disk_bytes": on_disk,
@@ -267,7 +303,7 @@ async def run(*, config: LangGraphConfig) -> dict[str, Any]:
         "targets": {
             "speedup_at_last_turn": speedup_late,
             "speedup_at_least_5x": met,
-            "cpu_speedup_at_last_turn": cpu_speedup_late,
+            "full_turn_speedup_at_last_turn": full_speedup_late,
             "ours_grows_linearly": linear,
         },
     }

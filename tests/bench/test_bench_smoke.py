@@ -40,7 +40,8 @@ async def test_langgraph_reference_runs() -> None:
     config = langgraph_ref.LangGraphConfig(turns=9, size_points=(3, 6, 9), window=3)
     result = await langgraph_ref.run(config=config)
     assert set(result["sizes"]) == {"3", "6", "9"}
-    assert result["speedup_late"] > 0
+    assert result["speedup_late"] > 0 and result["full_turn_speedup_late"] > 0
+    assert set(result["sizes"]["9"]) == {"ours", "ours_conversation", "langgraph"}
     assert result["on_disk_bytes"]["langgraph"] > 0
     assert result["on_disk_bytes"]["ours"] > 0
 
