@@ -40,6 +40,7 @@ from ui.tables import sessions_table
 MESSAGES_PER_PAGE = 50
 TURNS_PER_PAGE = 20
 USER_SESSIONS_PER_PAGE = 20
+TIMELINE_EVERY_TURN_UP_TO = 200
 FLASH_KEY = "inspector_flash"
 
 
@@ -82,7 +83,16 @@ def state_tab(runtime: AppRuntime, view: SessionView) -> None:
     st.markdown("#### Phases over turns")
     steps = phase_timeline(view.turns)
     if steps:
-        st.altair_chart(phase_timeline_chart(timeline_points(steps)), width="stretch")
+        # A point per turn is noise at thousands of turns (and slow to draw): then only the
+        # turns that changed the phase, were refused or failed, and the last one.
+        every_turn = len(steps) <= TIMELINE_EVERY_TURN_UP_TO
+        points = timeline_points(steps, quiet_turns=every_turn)
+        st.altair_chart(phase_timeline_chart(points), width="stretch")
+        if not every_turn:
+            st.caption(
+                f"{len(steps):,} turns: points mark phase changes, refused requests, failures "
+                "and the last turn; the table lists every turn."
+            )
         table([s.row() for s in steps], key="state_timeline")
     else:
         st.caption("No turns yet.")

@@ -91,10 +91,23 @@ def phase_timeline(turns: Iterable[TurnRecord]) -> list[PhaseStep]:
     return steps
 
 
-def timeline_points(steps: Sequence[PhaseStep]) -> list[dict[str, Any]]:
+#: Outcomes that leave the phase as it was and tell nothing else.
+QUIET_OUTCOMES = frozenset({"stayed", "no request"})
+
+
+def timeline_points(
+    steps: Sequence[PhaseStep], *, quiet_turns: bool = True
+) -> list[dict[str, Any]]:
     """Points for a phase-over-turns chart: the phase after each turn, plus a point at the
     requested phase for every refused request (``kind`` tells them apart). The first point
-    (turn 0) is where the session started."""
+    (turn 0) is where the session started.
+
+    Args:
+        quiet_turns: also a point for each turn that left the phase as it was without a
+            refused request or a failure. Without them (for sessions of thousands of turns)
+            a step line through the points is the same, since the phase only changes at the
+            points kept; the last turn is always kept, so the line reaches it.
+    """
     points: list[dict[str, Any]] = []
     if steps:
         first = steps[0].state_before
@@ -107,7 +120,10 @@ def timeline_points(steps: Sequence[PhaseStep]) -> list[dict[str, Any]]:
                 "detail": "",
             }
         )
-    for step in steps:
+    last = len(steps) - 1
+    for i, step in enumerate(steps):
+        if not quiet_turns and step.outcome in QUIET_OUTCOMES and i != last:
+            continue
         points.append(
             {
                 "turn": step.seq,

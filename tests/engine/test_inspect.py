@@ -357,3 +357,23 @@ def test_as_json_handles_records_lists_and_mappings(demo: Demo) -> None:
     assert json.loads(as_json([{"role": "system"}])) == [{"role": "system"}]
     assert json.loads(as_json({"a": 1})) == {"a": 1}
     assert as_json(None) == "null"
+
+
+def test_long_timelines_can_leave_out_quiet_turns_without_changing_the_steps() -> None:
+    brainstorming = CoachingState.IDENTITY_BRAINSTORMING
+    turns = [turn(1), turn(2)]  # quiet: no request
+    turns.append(
+        turn(3, requested_transition=brainstorming, state_after=brainstorming)  # moved
+    )
+    turns += [turn(n, state_before=brainstorming, state_after=brainstorming) for n in range(4, 8)]
+    steps = phase_timeline(turns)
+    everything = timeline_points(steps)
+    thinned = timeline_points(steps, quiet_turns=False)
+    assert [p["turn"] for p in thinned] == [0, 3, 7]  # start, the move, the last turn
+    assert thinned[0]["phase"] == "Introduction"
+
+    def phase_at(points: list[dict[str, object]], n: int) -> object:
+        return [p["phase"] for p in points if int(str(p["turn"])) <= n][-1]
+
+    for n in range(8):  # a step line through either set of points draws the same phases
+        assert phase_at(thinned, n) == phase_at(everything, n)
