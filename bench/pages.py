@@ -44,16 +44,6 @@ from bench.pg import psycopg_dsn
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/coach_bench"
 FULL_SIZES = {"users": 10_000, "sessions": 100_000, "messages": 5_000_000}
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 VIEWPORT: Any = {"width": 1400, "height": 900}  # a playwright ViewportSize
 SETTLE_MS = 400
 #: What must be on each kind of page once it is ready (so an error page is not timed as a load).
@@ -255,8 +245,8 @@ def time_load(context: Any, url: str, kind: str, timeout_s: float) -> Load:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright  # the dev requirements bring it
 
-    if not os.access(CHROMIUM, os.X_OK):
-        raise SystemExit(f"this benchmark needs Chromium at {CHROMIUM}: run `make browser`")
+    if not os.access(serve.CHROMIUM, os.X_OK):
+        raise SystemExit(f"this benchmark needs Chromium at {serve.CHROMIUM}: run `make browser`")
     counts, targets = database_facts(args.pg_url)
     if args.only:
         targets = [t for t in targets if any(o in t.name for o in args.only)]
@@ -275,7 +265,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log = args.results_dir / "pages-streamlit.log"
     args.results_dir.mkdir(parents=True, exist_ok=True)
     with streamlit_app(args.pg_url, log) as base, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=serve.CHROMIUM, args=serve.CHROMIUM_ARGS
+        )
         try:
             context = browser.new_context(viewport=VIEWPORT)
             context.add_init_script(_WATCH_JS)

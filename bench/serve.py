@@ -1,5 +1,6 @@
-"""Start and stop ``streamlit run app.py`` on loopback, for the page benchmark and the browser
-tests (one copy of the command line, the health check and the shutdown)."""
+"""Start and stop ``streamlit run app.py`` on loopback, and the browser that opens it, for the
+page benchmark and the browser tests (one copy of the command line, the health check, the
+shutdown and the browser's flags)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,18 @@ import urllib.request
 from pathlib import Path
 
 STARTUP_TIMEOUT_S = 120.0
+#: Debian's Chromium (``make browser``: Playwright cannot download its own browsers here), and
+#: the flags it needs in this sandbox.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:

@@ -26,16 +26,6 @@ from tests.browser.helpers import VIEWPORT, AppServer, Demo, run_on_database
 from tests.llm.fake_openai_server import FakeOpenAIServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 #: Tests that must meet a server nobody has visited yet run first among the browser tests, and
 #: the screenshots next (so they show the demo data only).
 FIRST = ("test_a_deep_link_on_a_fresh_server_goes_through_the_router",)
@@ -65,9 +55,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: run `make browser`")
-    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
+    if not os.access(serve.CHROMIUM, os.X_OK):
+        pytest.fail(f"the browser tests need Chromium at {serve.CHROMIUM}: run `make browser`")
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(serve.CHROMIUM),
+        "args": serve.CHROMIUM_ARGS,
+    }
 
 
 @pytest.fixture(scope="session")
