@@ -62,17 +62,16 @@ class SessionBundle(BaseModel):
 async def load_session_bundle(db: DatabaseInterface, session_id: str) -> SessionBundle | None:
     """The whole session (every message and turn) and its user's identities and record, or
     ``None`` when the session does not exist."""
-    summary = await db.get_session(session_id)
-    if summary is None:
+    view = await load_session_view(db, session_id, message_limit=None)
+    if view is None:
         return None
-    user_id = summary.user_id
     return SessionBundle(
-        session=summary,
-        user=await db.get_user(user_id),
-        state=await db.get_state(user_id, session_id),
-        context=await db.get_context(user_id, session_id, message_limit=None),
-        identities=await db.get_identities(user_id),
-        turns=await db.list_turns(session_id),
+        session=view.summary,
+        user=view.user,
+        state=view.state,
+        context=view.context,
+        identities=view.identities,
+        turns=view.turns,
     )
 
 
@@ -105,12 +104,13 @@ class SessionView:
 
 
 async def load_session_view(
-    db: DatabaseInterface, session_id: str, *, message_limit: int = 0
+    db: DatabaseInterface, session_id: str, *, message_limit: int | None = 0
 ) -> SessionView | None:
     """Load a session for the inspector, or ``None`` when it does not exist.
 
     Args:
-        message_limit: how many of the newest messages to load with the context.
+        message_limit: how many of the newest messages to load with the context (``None``:
+            all of them).
     """
     summary = await db.get_session(session_id)
     if summary is None:
