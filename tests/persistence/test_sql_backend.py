@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,34 +34,33 @@ pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
 T = TypeVar("T")
 
 
-@pytest.fixture
-async def sqlite_db(sqlite_url: str) -> AsyncIterator[SQLDatabase]:
-    db = SQLDatabase(sqlite_url)
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[SQLDatabase]:
+    """A migrated ``SQLDatabase`` on ``url``, closed afterwards."""
+    db = SQLDatabase(url)
     await db.initialize()
     try:
         yield db
     finally:
         await db.close()
+
+
+@pytest.fixture
+async def sqlite_db(sqlite_url: str) -> AsyncIterator[SQLDatabase]:
+    async with opened(sqlite_url) as db:
+        yield db
 
 
 @pytest.fixture
 async def sql_db(sql_url: str) -> AsyncIterator[SQLDatabase]:
-    db = SQLDatabase(sql_url)
-    await db.initialize()
-    try:
+    async with opened(sql_url) as db:
         yield db
-    finally:
-        await db.close()
 
 
 @pytest.fixture
 async def pg_db(postgres_url: str) -> AsyncIterator[SQLDatabase]:
-    db = SQLDatabase(postgres_url)
-    await db.initialize()
-    try:
+    async with opened(postgres_url) as db:
         yield db
-    finally:
-        await db.close()
 
 
 @contextmanager
