@@ -52,9 +52,7 @@ def scripted_reply(request: LLMRequest) -> dict[str, Any] | str:
 
 
 async def engine_overhead(config: EngineConfig, directory: Path) -> dict[str, Any]:
-    db = create_database(
-        DatabaseType.SQL, connection_string=f"sqlite+aiosqlite:///{directory}/e.db"
-    )
+    db = create_database(DatabaseType.SQL, connection_string=f"sqlite:///{directory}/e.db")
     await db.initialize()
     try:
         service = CoachService(ScriptedLLMClient(function=scripted_reply), db)

@@ -47,7 +47,7 @@ from bench.pg import (
     psycopg_dsn,
 )
 from coach.enums import CoachingState, IdentityState
-from coach.persistence.base import label_key
+from coach.persistence.rules import label_key
 from coach.persistence.sql import SQLDatabase
 from coach.persistence.sql.convert import search_key
 from coach.persistence.sql.tables import TABLES
@@ -190,11 +190,8 @@ class TableCopy:
     def __init__(self, conn: psycopg.Connection[Any], table: Table, progress: Progress) -> None:
         self.table = table
         self.columns = [c.name for c in table.columns]
-        self._required = {
-            c.name
-            for c in table.columns
-            if not c.nullable and c.server_default is None and c.default is None
-        }
+        # COPY writes every column, so a column's server default never applies.
+        self._required = {c.name for c in table.columns if not c.nullable}
         self._conn = conn
         self._progress = progress
         self._buffer: list[str] = []
@@ -375,6 +372,7 @@ def user_row(user: PlannedUser, rng: random.Random) -> dict[str, Any]:
         "name": user.name,
         "name_key": search_key(user.name),
         "data": {"name": user.name, "goals": goals},
+        "version": 1,
         "created_at": user.created_at,
         "updated_at": user.created_at,
     }
@@ -451,6 +449,7 @@ def identity_rows(
             "affirmation": f"I am a {label.lower()}." if refined else None,
             "visualization": "Saturday morning, the light through the window." if refined else None,
             "notes": [f"Came up while talking about how to {rng.choice(GOALS)}."],
+            "version": 1,
             "action_items": (
                 [
                     {

@@ -155,9 +155,7 @@ async def run(*, config: LangGraphConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="coach-bench-lg-") as tmp:
         paths = {store: Path(tmp) / f"{store}.db" for store in STORES}
         dbs = {
-            store: create_database(
-                DatabaseType.SQL, connection_string=f"sqlite+aiosqlite:///{paths[store]}"
-            )
+            store: create_database(DatabaseType.SQL, connection_string=f"sqlite:///{paths[store]}")
             for store in ("conversation", "full")
         }
         for db in dbs.values():

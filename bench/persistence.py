@@ -115,7 +115,7 @@ async def run(
     if "sqlite" in backends:
         with tempfile.TemporaryDirectory(prefix="coach-bench-") as tmp:
             path = Path(tmp) / "turns.db"
-            results["sqlite"] = await run_one("sqlite", f"sqlite+aiosqlite:///{path}", config)
+            results["sqlite"] = await run_one("sqlite", f"sqlite:///{path}", config)
             results["sqlite"]["journal_mode"] = sqlite_journal_mode(path)
     if "postgresql" in backends:
         if pg_server_url is None:

@@ -21,7 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from coach.persistence.factory import mask_url
+from coach.persistence.urls import mask_url
 
 Provider = Literal["openai", "local", "scripted"]
 StructuredMode = Literal["json_schema", "json_object", "prompted"]
@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str | None = Field(
         default=None,
-        description="memory://, sqlite+aiosqlite:///path.db or postgresql+asyncpg://...; "
+        description="memory://, sqlite:///path.db or postgresql+asyncpg://...; "
         "default: a SQLite file in data_dir",
     )
 
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir / 'coach.db'}"
+        return f"sqlite:///{self.data_dir / 'coach.db'}"
 
     @property
     def effective_provider(self) -> Provider:

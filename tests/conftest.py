@@ -116,7 +116,7 @@ def migrated_postgres_url(postgres_template: str) -> Iterator[str]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated once per test run, to copy from."""
     path = tmp_path_factory.mktemp("template") / "coach.db"
-    migrate(f"sqlite+aiosqlite:///{path}")
+    migrate(f"sqlite:///{path}")
     return path
 
 
@@ -125,13 +125,13 @@ def migrated_sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     """A new SQLite file at the latest schema (a copy of the template)."""
     path = tmp_path / "coach.db"
     shutil.copyfile(sqlite_template, path)
-    return f"sqlite+aiosqlite:///{path}"
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """The URL of a new SQLite file database."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'coach.db'}"
+    return f"sqlite:///{tmp_path / 'coach.db'}"
 
 
 def database_url(

@@ -1,13 +1,7 @@
 """The persistence layer: ``DatabaseInterface``, its records, and the backends behind it."""
 
 from coach.persistence.base import DatabaseInterface
-from coach.persistence.factory import (
-    DatabaseType,
-    create_database,
-    create_database_from_url,
-    initialize_database,
-    mask_url,
-)
+from coach.persistence.factory import DatabaseType, create_database, create_database_from_url
 from coach.persistence.records import (
     ActionItemRecord,
     ActionResultRecord,
@@ -23,6 +17,7 @@ from coach.persistence.records import (
     UserRecord,
     UserSummary,
 )
+from coach.persistence.urls import mask_url
 
 __all__ = [
     "ActionItemRecord",
@@ -42,6 +37,5 @@ __all__ = [
     "UserSummary",
     "create_database",
     "create_database_from_url",
-    "initialize_database",
     "mask_url",
 ]

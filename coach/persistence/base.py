@@ -1,8 +1,9 @@
 """``DatabaseInterface``: the one contract every storage backend implements.
 
-The Context Manager and the Coach Service keep no storage of their own; they work only through
+The Context Manager and the Coach Service keep no storage of its own; they work only through
 this interface. The rules below hold for every backend and are proven by one contract test suite
-(``tests/persistence/``) run unchanged against the memory, SQLite and PostgreSQL backends:
+(``tests/persistence/contract/``) run unchanged against the memory, SQLite and PostgreSQL
+backends. The checks behind them are written once, in ``rules``, and called by every backend.
 
 - "Not found" is ``None``, ``False`` or an empty list. A failure is an exception: a
   ``PersistenceError`` (or subclass) chained to its cause with ``from``; never a logged warning and
@@ -14,31 +15,37 @@ this interface. The rules below hold for every backend and are proven by one con
   raises ``OwnershipError``.
 - Messages are append-only: saving a context writes only the messages after the ones stored, so a
   turn costs the same at message 10 and at message 10,000.
-- A ``ContextRecord`` carries ``version``; saving one whose version is not the stored version
-  raises ``ConcurrencyError`` and writes nothing. Version 0 means "not stored yet".
-- ``commit_turn`` writes a turn's messages, state, identities, user and turn log together or not
-  at all. A user message that already has an ``ok`` turn cannot get a second one
-  (``DuplicateTurnError``).
+- ``ContextRecord``, ``UserRecord`` and ``IdentityRecord`` carry ``version``: 0 means "not saved
+  yet" (a user registered with a session is stored at version 0 until saved), and each save
+  stores the next version. Saving a record whose version is not the stored one
+  raises ``ConcurrencyError`` and writes nothing, so no edit is ever overwritten unseen. (A
+  session's ``StateRecord`` is only written with its context, whose version guards it.)
+- ``commit_turn`` is the one write: it writes a turn's messages, state, identities, user and turn
+  log together or not at all. The single-record saves are commits of one record. A user message
+  that already has an ``ok`` turn cannot get a second one (``DuplicateTurnError``).
 - Labels are unique per user, case-insensitively, among identities that are not dismissed
   (``DuplicateLabelError``).
 - Timestamps come back timezone-aware UTC.
+
+A backend implements the abstract methods below. The others (the design note's single-record
+saves and lookups) are derived here from them, once for every backend.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from coach.enums import CoachingState
+from coach.errors import ConcurrencyError
 from coach.persistence.records import (
     CommitResult,
     ContextRecord,
     IdentityRecord,
-    JsonDict,
     MessageRecord,
     Page,
     SessionSummary,
@@ -47,11 +54,18 @@ from coach.persistence.records import (
     TurnRecord,
     UserRecord,
     UserSummary,
-    utcnow,
+)
+from coach.persistence.rules import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    apply_identity_changes,
+    label_key,
+    merged_user_data,
 )
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "DatabaseInterface", "label_key"]
+
+R = TypeVar("R")
 
 
 class DatabaseInterface(ABC):
@@ -98,33 +112,33 @@ class DatabaseInterface(ABC):
             "identities": n, "turns": n}``.
         """
 
+    # -- the one write ---------------------------------------------------------------------------
+
+    @abstractmethod
+    async def commit_turn(self, commit: TurnCommit) -> CommitResult:
+        """Write everything one turn changed, as one unit.
+
+        In one transaction, in this order: the user (versioned), the session's registration,
+        the context's new messages and its next version, the state (replaced), the identities
+        (versioned, in order: dismissing one frees its label for the next), and the turn log
+        (numbered after the session's last turn). If any part fails, nothing is stored. The
+        checks are ``rules.check_commit`` and ``rules.check_identities``.
+
+        Raises:
+            ValueError: an empty commit, or parts naming different sessions.
+            OwnershipError: parts of different users; a session or identity of another user.
+            DuplicateTurnError: the turn's user message already has an ``ok`` turn.
+            ConcurrencyError: a record's version is not the stored one.
+            DuplicateLabelError: an identity's label is taken.
+            PersistenceError: the context drops or skips stored messages, or a new message's
+                id is already stored.
+        """
+
     # -- users -----------------------------------------------------------------------------------
 
     @abstractmethod
     async def get_user(self, user_id: str) -> UserRecord | None:
         """Return the user, or ``None`` when no user has this id."""
-
-    @abstractmethod
-    async def save_user(self, user: UserRecord) -> UserRecord:
-        """Insert or replace a user record.
-
-        ``created_at`` of an existing user is kept; ``updated_at`` is set to now.
-
-        Returns:
-            The stored record (a copy).
-        """
-
-    @abstractmethod
-    async def update_user_data(self, user_id: str, data: Mapping[str, Any]) -> UserRecord | None:
-        """Merge ``data`` into the user's ``data`` (top-level keys are replaced).
-
-        Args:
-            user_id: the user to change.
-            data: plain-JSON values to set.
-
-        Returns:
-            The updated record, or ``None`` when the user does not exist (nothing is created).
-        """
 
     @abstractmethod
     async def list_users(
@@ -161,16 +175,8 @@ class DatabaseInterface(ABC):
     # -- sessions --------------------------------------------------------------------------------
 
     @abstractmethod
-    async def get_sessions_for_user(self, user_id: str) -> list[str]:
-        """Return the ids of the user's sessions, most recently active first (empty if none)."""
-
-    @abstractmethod
-    async def get_user_id_for_session(self, session_id: str) -> str | None:
-        """Return the id of the user who owns the session, or ``None`` for an unknown session."""
-
-    @abstractmethod
     async def get_session(self, session_id: str) -> SessionSummary | None:
-        """Return the session's summary (phase, counts, last activity), or ``None``."""
+        """Return the session's summary (owner, phase, counts, last activity), or ``None``."""
 
     @abstractmethod
     async def list_sessions(
@@ -220,14 +226,6 @@ class DatabaseInterface(ABC):
         """Return the session's state, or ``None`` when there is none for this user and session."""
 
     @abstractmethod
-    async def save_state(self, state: StateRecord) -> StateRecord:
-        """Insert or replace the session's state (last write wins).
-
-        Raises:
-            OwnershipError: the session belongs to another user.
-        """
-
-    @abstractmethod
     async def delete_state(self, user_id: str, session_id: str) -> bool:
         """Delete the state record only. Returns ``True`` if it existed."""
 
@@ -243,24 +241,9 @@ class DatabaseInterface(ABC):
             message_limit: load only the newest ``message_limit`` messages (``None``: all).
                 ``first_message_index`` tells where the loaded part starts, so a turn can be
                 read and saved at a cost that does not grow with the conversation.
-        """
-
-    @abstractmethod
-    async def save_context(self, context: ContextRecord) -> ContextRecord:
-        """Store the context: append its new messages and replace ``user_data``.
-
-        New messages are those at positions from the stored message count on
-        (``first_message_index + i``). Stored messages are never rewritten.
-
-        Returns:
-            The stored context (a copy) with its new ``version``.
 
         Raises:
-            ConcurrencyError: ``context.version`` is not the stored version (someone saved in
-                between), or version 0 for a context that exists. Nothing was written.
-            PersistenceError: the record drops stored messages (append-only), or a message id
-                is already stored.
-            OwnershipError: the session belongs to another user.
+            ValueError: a negative ``message_limit``.
         """
 
     @abstractmethod
@@ -275,6 +258,9 @@ class DatabaseInterface(ABC):
 
         Positions never change (messages are append-only), so ``start`` pages without gaps.
         Empty when the session or the range does not exist.
+
+        Raises:
+            ValueError: a negative ``start`` or ``limit``.
         """
 
     # -- identities ------------------------------------------------------------------------------
@@ -294,16 +280,140 @@ class DatabaseInterface(ABC):
         """Return one identity by id, or ``None``."""
 
     @abstractmethod
-    async def save_identity(self, identity: IdentityRecord) -> IdentityRecord:
-        """Insert or replace an identity; ``updated_at`` is set to now.
+    async def delete_identity(self, identity_id: str) -> bool:
+        """Delete an identity. Returns ``True`` if it existed."""
+
+    # -- turns -----------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def list_turns(
+        self, session_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[TurnRecord]:
+        """Return the session's turns with ``seq > after_seq`` in order (empty if none).
 
         Raises:
+            ValueError: a negative ``limit``.
+        """
+
+    @abstractmethod
+    async def get_turn_for_message(
+        self, session_id: str, user_message_id: str
+    ) -> TurnRecord | None:
+        """Return the latest turn answering this user message, or ``None``."""
+
+    # -- derived: the design note's single-record methods, built on the ones above -------------
+
+    async def save_user(self, user: UserRecord) -> UserRecord:
+        """Insert a user (version 0) or update it (the stored version).
+
+        ``created_at`` of an existing user is kept; ``updated_at`` is set to now.
+
+        Returns:
+            The stored record (a copy), at its new version.
+
+        Raises:
+            ConcurrencyError: the version is not the stored one; nothing was written.
+        """
+        await self.commit_turn(TurnCommit(user=user))
+        return await _read_back(self.get_user(user.id), f"user {user.id!r}")
+
+    async def update_user_data(self, user_id: str, data: Mapping[str, Any]) -> UserRecord | None:
+        """Merge ``data`` into the user's ``data`` (top-level keys are replaced).
+
+        Args:
+            user_id: the user to change.
+            data: plain-JSON values to set.
+
+        Returns:
+            The updated record, or ``None`` when the user does not exist (nothing is created).
+
+        Raises:
+            ValueError: a value is not plain JSON.
+            ConcurrencyError: the user was changed in between by another writer.
+        """
+        user = await self.get_user(user_id)
+        if user is None:
+            return None
+        try:
+            changed = UserRecord.model_validate(
+                {**user.model_dump(), "data": merged_user_data(user.data, dict(data))}
+            )
+        except ValidationError as e:
+            raise ValueError(f"user data must be plain JSON: {e}") from e
+        return await self.save_user(changed)
+
+    async def get_sessions_for_user(self, user_id: str) -> list[str]:
+        """Return the ids of the user's sessions, most recently active first (empty if none).
+
+        Reads every page; a page that shows a user's sessions should use ``list_sessions``.
+        """
+        ids: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_sessions(user_id=user_id, limit=MAX_PAGE_SIZE, cursor=cursor)
+            ids += [s.session_id for s in page.items]
+            if page.next_cursor is None:
+                return ids
+            cursor = page.next_cursor
+
+    async def get_user_id_for_session(self, session_id: str) -> str | None:
+        """Return the id of the user who owns the session, or ``None`` for an unknown session."""
+        session = await self.get_session(session_id)
+        return None if session is None else session.user_id
+
+    async def save_state(self, state: StateRecord) -> StateRecord:
+        """Insert or replace the session's state (last write wins: turns write it together
+        with the context, whose version guards it).
+
+        Raises:
+            OwnershipError: the session belongs to another user.
+        """
+        await self.commit_turn(TurnCommit(state=state))
+        return state.model_copy(deep=True)
+
+    async def save_context(self, context: ContextRecord) -> ContextRecord:
+        """Store the context: append its new messages and replace ``user_data``.
+
+        New messages are those at positions from the stored message count on
+        (``first_message_index + i``). Stored messages are never rewritten or copied.
+
+        Returns:
+            The context at its new ``version`` (a new record sharing the frozen messages).
+
+        Raises:
+            ConcurrencyError: ``context.version`` is not the stored version (someone saved in
+                between), or version 0 for a context that exists. Nothing was written.
+            PersistenceError: the record drops stored messages (append-only), or a message id
+                is already stored.
+            OwnershipError: the session belongs to another user.
+        """
+        result = await self.commit_turn(TurnCommit(context=context))
+        return context.model_copy(
+            update={
+                "messages": list(context.messages),
+                "user_data": context.model_dump(include={"user_data"})["user_data"],
+                "version": result.context_version,
+                "created_at": result.context_created_at,
+                "updated_at": result.committed_at,
+            }
+        )
+
+    async def save_identity(self, identity: IdentityRecord) -> IdentityRecord:
+        """Insert an identity (version 0) or update it (the stored version); ``updated_at`` is
+        set to now.
+
+        Returns:
+            The stored record (a copy), at its new version.
+
+        Raises:
+            ConcurrencyError: the version is not the stored one; nothing was written.
             DuplicateLabelError: another non-dismissed identity of the user has this label.
             OwnershipError: the id belongs to another user's identity, or ``session_id`` to
                 another user's session.
         """
+        await self.commit_turn(TurnCommit(identities=[identity]))
+        return await _read_back(self.get_identity(identity.id), f"identity {identity.id!r}")
 
-    @abstractmethod
     async def update_identity(
         self, identity_id: str, changes: Mapping[str, Any]
     ) -> IdentityRecord | None:
@@ -317,15 +427,13 @@ class DatabaseInterface(ABC):
         Raises:
             ValueError: an unknown or unchangeable field, or an invalid value.
             DuplicateLabelError: the new label clashes with another identity of the user.
+            ConcurrencyError: the identity was changed in between by another writer.
         """
+        identity = await self.get_identity(identity_id)
+        if identity is None:
+            return None
+        return await self.save_identity(apply_identity_changes(identity, changes))
 
-    @abstractmethod
-    async def delete_identity(self, identity_id: str) -> bool:
-        """Delete an identity. Returns ``True`` if it existed."""
-
-    # -- turns -----------------------------------------------------------------------------------
-
-    @abstractmethod
     async def save_turn(self, turn: TurnRecord) -> TurnRecord:
         """Append a turn to the session's log, numbering it (``seq``) after the last one.
 
@@ -336,68 +444,14 @@ class DatabaseInterface(ABC):
             DuplicateTurnError: an ``ok`` turn for the turn's user message already exists.
             OwnershipError: the session belongs to another user.
         """
-
-    @abstractmethod
-    async def list_turns(
-        self, session_id: str, *, after_seq: int = 0, limit: int | None = None
-    ) -> list[TurnRecord]:
-        """Return the session's turns with ``seq > after_seq`` in order (empty if none)."""
-
-    @abstractmethod
-    async def get_turn_for_message(
-        self, session_id: str, user_message_id: str
-    ) -> TurnRecord | None:
-        """Return the latest turn answering this user message, or ``None``."""
-
-    @abstractmethod
-    async def commit_turn(self, commit: TurnCommit) -> CommitResult:
-        """Write everything one turn changed, as one unit.
-
-        In one transaction: append the context's new messages and bump its version (as
-        ``save_context``), then upsert the state, the identities and the user, then append the
-        turn log (as ``save_turn``). If any part fails, nothing of the turn is stored.
-
-        Raises:
-            ConcurrencyError: the context version is stale.
-            DuplicateTurnError: the user message already has an ``ok`` turn.
-            DuplicateLabelError, OwnershipError, PersistenceError: as the single operations.
-        """
+        result = await self.commit_turn(TurnCommit(turn=turn))
+        return turn.model_copy(update={"seq": result.turn_seq}, deep=True)
 
 
-def check_page_size(limit: int) -> None:
-    """Raise ``ValueError`` unless ``1 <= limit <= MAX_PAGE_SIZE``."""
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
-
-
-#: Fields of an identity that ``update_identity`` refuses to change.
-FROZEN_IDENTITY_FIELDS = frozenset({"id", "user_id", "created_at"})
-
-
-def merged_user_data(current: JsonDict, data: Mapping[str, Any]) -> JsonDict:
-    """``current`` with ``data``'s top-level keys replaced (a new dict)."""
-    return {**current, **data}
-
-
-def apply_identity_changes(identity: IdentityRecord, changes: Mapping[str, Any]) -> IdentityRecord:
-    """Return a validated copy of ``identity`` with ``changes`` applied and ``updated_at`` now.
-
-    Raises:
-        ValueError: a field that does not exist or cannot be changed, or an invalid value.
-    """
-    unknown = set(changes) - set(IdentityRecord.model_fields)
-    frozen = set(changes) & FROZEN_IDENTITY_FIELDS
-    if unknown or frozen:
-        raise ValueError(f"cannot change identity fields: {sorted(unknown | frozen)}")
-    data = identity.model_dump()
-    data.update(changes)
-    data["updated_at"] = utcnow()
-    try:
-        return IdentityRecord.model_validate(data)
-    except ValidationError as e:
-        raise ValueError(f"invalid identity change: {e}") from e
-
-
-def label_key(label: str) -> str:
-    """The form in which labels are compared for uniqueness (case-insensitive, trimmed)."""
-    return " ".join(label.split()).casefold()
+async def _read_back(read: Awaitable[R | None], what: str) -> R:
+    """A record as stored right after its commit (read back, so it carries the stored
+    ``created_at``); a record deleted in between is an error, never ``None``."""
+    stored = await read
+    if stored is None:
+        raise ConcurrencyError(f"{what} was deleted by someone else right after it was saved")
+    return stored

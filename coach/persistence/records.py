@@ -55,6 +55,8 @@ class UserRecord(Record):
 
     id: str
     data: JsonDict = Field(default_factory=dict)
+    #: 0 until stored; each save stores the next version (see ``DatabaseInterface``).
+    version: int = Field(default=0, ge=0)
     created_at: UTCDateTime = Field(default_factory=utcnow)
     updated_at: UTCDateTime = Field(default_factory=utcnow)
 
@@ -129,6 +131,8 @@ class IdentityRecord(Record):
     notes: list[str] = Field(default_factory=list)
     action_items: list[ActionItemRecord] = Field(default_factory=list)
     session_id: str | None = None
+    #: 0 until stored; each save stores the next version (see ``DatabaseInterface``).
+    version: int = Field(default=0, ge=0)
     created_at: UTCDateTime = Field(default_factory=utcnow)
     updated_at: UTCDateTime = Field(default_factory=utcnow)
 
@@ -177,14 +181,16 @@ class TurnRecord(Record):
 
 
 class TurnCommit(Record):
-    """Everything one turn changes, written as one unit by ``DatabaseInterface.commit_turn``.
+    """Records written together, as one unit, by ``DatabaseInterface.commit_turn``: the one
+    write of the interface (the single-record saves are commits of one record).
 
-    ``context`` carries the messages appended during the turn after the ones stored, and the
-    version it was read at. ``identities`` are upserted whole. ``turn`` is ``None`` for writes
-    that are not a model turn (opening a session with its welcome message).
+    ``context`` carries the messages appended after the ones stored, and the version it was
+    read at. ``identities`` are upserted whole, in order. ``turn`` is ``None`` for writes that
+    are not a model turn (opening a session with its welcome message). Every part must belong
+    to one user, and those with a session to one session.
     """
 
-    context: ContextRecord
+    context: ContextRecord | None = None
     state: StateRecord | None = None
     identities: list[IdentityRecord] = Field(default_factory=list)
     user: UserRecord | None = None
@@ -192,9 +198,14 @@ class TurnCommit(Record):
 
 
 class CommitResult(Record):
-    """What ``commit_turn`` stored: the context's new version and the turn's sequence number."""
+    """What ``commit_turn`` stored."""
 
-    context_version: int
+    #: The time written records got as ``updated_at``.
+    committed_at: UTCDateTime
+    #: The context's new version and its creation time (``None`` without a context).
+    context_version: int | None = None
+    context_created_at: UTCDateTime | None = None
+    #: The turn's sequence number in its session (``None`` without a turn).
     turn_seq: int | None = None
 
 

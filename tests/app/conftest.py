@@ -24,7 +24,7 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     db_file = tmp_path / "coach.db"
     for name in ("COACH_OPENAI_API_KEY", "COACH_OPENAI_BASE_URL", "COACH_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COACH_DATABASE_URL", f"sqlite+aiosqlite:///{db_file}")
+    monkeypatch.setenv("COACH_DATABASE_URL", f"sqlite:///{db_file}")
     monkeypatch.setenv("COACH_LLM_PROVIDER", "scripted")
     st.cache_resource.clear()
     yield db_file

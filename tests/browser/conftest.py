@@ -95,7 +95,7 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """``streamlit run app.py`` on a free port, on a new SQLite file holding the demo session."""
     folder = tmp_path_factory.mktemp("browser_app")
-    database_url = f"sqlite+aiosqlite:///{folder / 'coach.db'}"
+    database_url = f"sqlite:///{folder / 'coach.db'}"
     info = run_on_database(database_url, play_demo)
     log = folder / "streamlit.log"
     port = serve.free_port()

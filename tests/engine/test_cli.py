@@ -67,7 +67,7 @@ def stored(database_url: str) -> tuple[dict[str, int], list[TurnStatus]]:
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    return f"sqlite:///{tmp_path / 'cli.db'}"
 
 
 def test_init_db_creates_then_keeps_the_database(database_url: str) -> None:

@@ -13,7 +13,7 @@ from coach.runtime import open_database, open_llm_client
 
 
 async def test_a_new_database_gets_its_schema(tmp_path: Path) -> None:
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/new/coach.db")
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/new/coach.db")
     db = await open_database(settings)
     try:
         await db.check_schema()
@@ -25,7 +25,7 @@ async def test_a_new_database_gets_its_schema(tmp_path: Path) -> None:
 async def test_an_existing_database_with_another_schema_is_not_migrated(
     tmp_path: Path, migrated_sqlite_url: str
 ) -> None:
-    path = migrated_sqlite_url.removeprefix("sqlite+aiosqlite:///")
+    path = migrated_sqlite_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE alembic_version SET version_num = 'from_the_future'")
     with pytest.raises(SchemaOutdatedError, match="newer than this app"):
@@ -51,7 +51,7 @@ def test_provider_defaults_to_local_without_a_key_and_openai_with_one(
     monkeypatch.delenv("COACH_LLM_PROVIDER", raising=False)
     assert Settings.resolve().effective_provider == "local"
     assert Settings.resolve({"openai_api_key": "sk-x"}).effective_provider == "openai"
-    assert Settings.resolve().effective_database_url == "sqlite+aiosqlite:///data/coach.db"
+    assert Settings.resolve().effective_database_url == "sqlite:///data/coach.db"
 
 
 def test_describe_masks_the_password_and_never_shows_the_key() -> None:

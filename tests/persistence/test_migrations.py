@@ -15,7 +15,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from coach.errors import SchemaOutdatedError
 from coach.persistence.sql import SQLDatabase
@@ -27,12 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def _run(url: str, fn: Any) -> Any:
-    engine = create_async_engine(url)
+    db = SQLDatabase(url)
     try:
-        async with engine.begin() as conn:
-            return await conn.run_sync(fn)
+        return await db.run_sync(fn, write=True)
     finally:
-        await engine.dispose()
+        await db.close()
 
 
 def _revisions(conn: Connection) -> tuple[str, ...]:
@@ -123,7 +121,7 @@ async def test_a_schema_newer_than_the_code_is_refused(sql_url: str) -> None:
 
 
 def test_the_alembic_command_line_migrates_too(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
     ini = REPO / "coach/persistence/sql/migrations/alembic.ini"
     result = subprocess.run(
         [sys.executable, "-m", "alembic", "-c", str(ini), "-x", f"url={url}", "upgrade", "head"],
@@ -155,7 +153,7 @@ async def test_concurrent_initialize_migrates_once(sql_url: str) -> None:
 
 
 async def test_an_in_memory_sqlite_database_works() -> None:
-    db = SQLDatabase("sqlite+aiosqlite://")
+    db = SQLDatabase("sqlite://")
     await db.initialize()
     await db.check_schema()
     assert (await db.count_records())["users"] == 0

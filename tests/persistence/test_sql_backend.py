@@ -81,12 +81,8 @@ def recorded_statements(db: SQLDatabase) -> Iterator[list[tuple[str, Any, bool]]
 
 
 async def run_sql(db: SQLDatabase, work: Callable[[Connection], T]) -> T:
-    """Run ``work`` in a transaction on ``db``'s engine (async on PostgreSQL, sync on SQLite)."""
-    if db.backend_name == "postgresql":
-        async with db.engine.begin() as conn:
-            return await conn.run_sync(work)
-    with db.sync_engine.begin() as conn:
-        return work(conn)
+    """Run ``work`` in a write transaction on ``db``."""
+    return await db.run_sync(work, write=True)
 
 
 def message(i: int) -> MessageRecord:
@@ -96,6 +92,10 @@ def message(i: int) -> MessageRecord:
 
 def touches_messages(sql: str) -> bool:
     return " messages" in sql.lower()
+
+
+def is_select(sql: str) -> bool:
+    return sql.lstrip().upper().startswith("SELECT")
 
 
 # -- SQLite connection settings ------------------------------------------------------------------
@@ -118,7 +118,7 @@ async def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(
 
 
 async def test_sqlite_file_folder_is_created(tmp_path: Path) -> None:
-    db = SQLDatabase(f"sqlite+aiosqlite:///{tmp_path / 'a' / 'b' / 'coach.db'}")
+    db = SQLDatabase(f"sqlite:///{tmp_path / 'a' / 'b' / 'coach.db'}")
     await db.initialize()
     await db.close()
     assert (tmp_path / "a" / "b" / "coach.db").is_file()
@@ -126,7 +126,7 @@ async def test_sqlite_file_folder_is_created(tmp_path: Path) -> None:
 
 async def test_sqlite_unusable_path_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
-    db = SQLDatabase(f"sqlite+aiosqlite:///{tmp_path / 'file' / 'coach.db'}")
+    db = SQLDatabase(f"sqlite:///{tmp_path / 'file' / 'coach.db'}")
     with pytest.raises(PersistenceError, match="writable"):
         await db.initialize()
     await db.close()
@@ -175,11 +175,18 @@ async def test_messages_are_stored_one_row_each_and_only_new_ones_are_written(
     with recorded_statements(sql_db) as seen:
         await sql_db.save_context(loaded)
 
-    message_writes = [(sql, params, many) for sql, params, many in seen if touches_messages(sql)]
+    message_reads = [p for sql, p, _ in seen if touches_messages(sql) and is_select(sql)]
+    message_writes = [
+        (sql, params, many)
+        for sql, params, many in seen
+        if touches_messages(sql) and not is_select(sql)
+    ]
     assert len(message_writes) == 1
     sql, params, many = message_writes[0]
     assert sql.lstrip().upper().startswith("INSERT")
     assert many and len(params) == 2
+    # The only read of messages checks the two new ids (for a clear error), never the old ones.
+    assert len(message_reads) == 1 and len(message_reads[0]) == 2
     assert (await sql_db.count_records())["messages"] == 5
     assert saved.version == 1
 
@@ -243,7 +250,7 @@ async def test_record_counts_from_counters_match_the_rows(sql_db: SQLDatabase) -
     assert replayed.replayed
 
     async def both() -> tuple[dict[str, int], dict[str, int]]:
-        rows = await sql_db._run.read("counting rows", reads.count_rows)
+        rows = await run_sql(sql_db, reads.count_rows)
         return await sql_db.count_records(), rows
 
     counted, rows = await both()
@@ -335,46 +342,54 @@ async def _explain_all(db: SQLDatabase, statements: list[tuple[str, Any, bool]])
         plans = []
         for sql, params, _ in statements:
             if sql.lstrip().upper().startswith("SELECT"):
-                # The driver executor hands its positional parameters over as a list.
-                args = tuple(params) if isinstance(params, list) else params
-                rows = conn.exec_driver_sql(prefix + sql, args).all()
+                rows = conn.exec_driver_sql(prefix + sql, params).all()
                 plans.append("\n".join(str(row[-1]) for row in rows))
         return plans
 
     return await run_sql(db, explain)
 
 
-async def _inspector_statements(db: SQLDatabase) -> list[tuple[str, Any, bool]]:
+async def _inspector_statements(db: SQLDatabase, *, search: bool) -> list[tuple[str, Any, bool]]:
     with recorded_statements(db) as seen:
-        first = await db.list_sessions(limit=20)
-        await db.list_sessions(limit=20, cursor=first.next_cursor)
-        await db.list_sessions(user_id="user-0007", limit=20)
-        await db.list_sessions(state=CoachingState.ACCOUNTABILITY, limit=20)
-        await db.list_sessions(search="S-0012", limit=20)
-        await db.list_sessions(user_id="user-0007", state=CoachingState.ACCOUNTABILITY)
-        users_page = await db.list_users(limit=20)
-        await db.list_users(limit=20, cursor=users_page.next_cursor)
-        await db.list_users(search="NAME 12", limit=20)
+        if search:
+            await db.list_sessions(search="S-0012", limit=20)
+            await db.list_users(search="NAME 12", limit=20)
+        else:
+            first = await db.list_sessions(limit=20)
+            await db.list_sessions(limit=20, cursor=first.next_cursor)
+            await db.list_sessions(user_id="user-0007", limit=20)
+            await db.list_sessions(state=CoachingState.ACCOUNTABILITY, limit=20)
+            await db.list_sessions(user_id="user-0007", state=CoachingState.ACCOUNTABILITY)
+            users_page = await db.list_users(limit=20)
+            await db.list_users(limit=20, cursor=users_page.next_cursor)
     return seen
 
 
 async def test_postgresql_inspector_queries_use_indexes(pg_db: SQLDatabase) -> None:
     await _fill(pg_db, n_users=3000, per_user=2)
-    plans = await _explain_all(pg_db, await _inspector_statements(pg_db))
-    assert len(plans) >= 8
-    for plan in plans:
-        assert "Seq Scan" not in plan, plan
-        assert "Index" in plan, plan
+    for search in (False, True):
+        plans = await _explain_all(pg_db, await _inspector_statements(pg_db, search=search))
+        assert len(plans) >= (2 if search else 7)
+        for plan in plans:
+            assert "Seq Scan" not in plan, plan
+            assert "Index" in plan, plan
 
 
 async def test_sqlite_inspector_queries_use_indexes(sqlite_db: SQLDatabase) -> None:
+    """Pages come straight off an index in order: no table scan and no sort. A prefix search
+    finds its rows through the key indexes and sorts only those (a prefix matches few)."""
     await _fill(sqlite_db, n_users=3000, per_user=2)
-    plans = await _explain_all(sqlite_db, await _inspector_statements(sqlite_db))
-    assert len(plans) >= 8
-    for plan in plans:
-        for line in plan.splitlines():
-            if line.startswith("SCAN"):
-                assert "INDEX" in line, plan
+    for search in (False, True):
+        plans = await _explain_all(sqlite_db, await _inspector_statements(sqlite_db, search=search))
+        assert len(plans) >= (2 if search else 7)
+        for plan in plans:
+            if search:
+                assert "_key" in plan, plan
+            else:
+                assert "USE TEMP B-TREE" not in plan, plan
+            for line in plan.splitlines():
+                if line.startswith("SCAN"):
+                    assert "INDEX" in line, plan
 
 
 async def test_sqlite_finds_a_messages_turn_without_walking_the_session(

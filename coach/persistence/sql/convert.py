@@ -6,14 +6,13 @@ objects for ``UTCDateTime`` to store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import RowMapping
 
-from coach.persistence.base import label_key
 from coach.persistence.records import (
     ContextRecord,
     IdentityRecord,
@@ -24,6 +23,7 @@ from coach.persistence.records import (
     TurnRecord,
     UserRecord,
 )
+from coach.persistence.rules import label_key
 
 Row = RowMapping | Mapping[str, Any]
 
@@ -38,7 +38,12 @@ def user_name(data: JsonDict) -> str | None:
     return name if isinstance(name, str) else None
 
 
+#: User columns an upsert replaces (all but the key and the creation time).
+USER_UPDATE_COLUMNS = ("id_key", "name", "name_key", "data", "version", "updated_at")
+
+
 def user_values(user: UserRecord, *, updated_at: datetime) -> dict[str, Any]:
+    """The row of ``user`` as saved now: at the version after the one it was read at."""
     data: JsonDict = user.model_dump(mode="json", include={"data"})["data"]
     name = user_name(data)
     return {
@@ -47,18 +52,24 @@ def user_values(user: UserRecord, *, updated_at: datetime) -> dict[str, Any]:
         "name": name,
         "name_key": None if name is None else search_key(name),
         "data": data,
+        "version": user.version + 1,
         "created_at": user.created_at,
         "updated_at": updated_at,
     }
 
 
 def empty_user_values(user_id: str, now: datetime) -> dict[str, Any]:
-    return user_values(UserRecord(id=user_id, created_at=now), updated_at=now)
+    """A placeholder user, registered with a session: at version 0, as not saved yet."""
+    return {**user_values(UserRecord(id=user_id, created_at=now), updated_at=now), "version": 0}
 
 
 def user_from_row(row: Row) -> UserRecord:
     return UserRecord(
-        id=row["id"], data=row["data"], created_at=row["created_at"], updated_at=row["updated_at"]
+        id=row["id"],
+        data=row["data"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -120,11 +131,13 @@ IDENTITY_UPDATE_COLUMNS = (
     "visualization",
     "notes",
     "action_items",
+    "version",
     "updated_at",
 )
 
 
 def identity_values(identity: IdentityRecord, *, updated_at: datetime) -> dict[str, Any]:
+    """The row of ``identity`` as saved now: at the version after the one it was read at."""
     lists = identity.model_dump(mode="json", include={"notes", "action_items"})
     return {
         "id": identity.id,
@@ -139,6 +152,7 @@ def identity_values(identity: IdentityRecord, *, updated_at: datetime) -> dict[s
         "visualization": identity.visualization,
         "notes": lists["notes"],
         "action_items": lists["action_items"],
+        "version": identity.version + 1,
         "created_at": identity.created_at,
         "updated_at": updated_at,
     }
@@ -155,14 +169,14 @@ def identity_from_row(row: Row) -> IdentityRecord:
     return IdentityRecord.model_validate(data)
 
 
-def identities_from_rows(rows: list[dict[str, Any]]) -> list[IdentityRecord]:
-    """The identities of rows of ``reads.IDENTITY_COLUMNS`` (no ``label_key``), as dicts."""
-    return _IDENTITY_LIST.validate_python(rows)
+def identities_from_rows(rows: Sequence[Row]) -> list[IdentityRecord]:
+    """The identities of rows of ``reads.IDENTITY_COLUMNS`` (no ``label_key``)."""
+    return _IDENTITY_LIST.validate_python([dict(row) for row in rows])
 
 
-def messages_from_rows(rows: list[dict[str, Any]]) -> list[MessageRecord]:
-    """The messages of rows with the record's fields, as dicts."""
-    return _MESSAGE_LIST.validate_python(rows)
+def messages_from_rows(rows: Sequence[Row]) -> list[MessageRecord]:
+    """The messages of rows with the record's fields."""
+    return _MESSAGE_LIST.validate_python([dict(row) for row in rows])
 
 
 def turn_values(turn: TurnRecord, seq: int) -> dict[str, Any]:

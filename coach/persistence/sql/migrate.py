@@ -6,7 +6,7 @@ handed to ``env.py`` through ``Config.attributes``), so no ``alembic.ini`` is ne
 command line works too::
 
     alembic -c coach/persistence/sql/migrations/alembic.ini \\
-        -x url=sqlite+aiosqlite:///data/coach.db upgrade head
+        -x url=sqlite:///data/coach.db upgrade head
 
 The whole upgrade runs in one transaction. On PostgreSQL it first takes an advisory lock, so
 several app processes starting at once migrate one after the other (the later ones find the
@@ -25,18 +25,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 
 from coach.errors import CoachError, PersistenceError, SchemaMissingError, SchemaOutdatedError
-from coach.persistence.sql.engine import (
-    INIT_COMMAND,
-    WRITE_OPTION,
-    create_engine,
-    is_sqlite_memory,
-    sqlite_path,
-    translate,
-)
-from coach.persistence.sql.runners import DRIVER_ERRORS, Runner
+from coach.persistence.sql.engine import Engines, sqlite_path
+from coach.persistence.sql.errors import DRIVER_ERRORS, INIT_COMMAND, translate
 from coach.persistence.sql.tables import Base
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -128,9 +121,10 @@ def migrate_in_transaction(connection: Connection) -> None:
     upgrade(connection)
 
 
-async def upgrade_database(runner: Runner) -> None:
-    """Bring the database of ``runner`` to the latest revision (see ``initialize``)."""
-    path = sqlite_path(runner.url)
+async def upgrade_database(url: URL, shown: str) -> None:
+    """Bring the database at ``url`` (``shown``: masked) to the latest revision, on a
+    short-lived engine of its own (see ``SQLDatabase.initialize``)."""
+    path = sqlite_path(url)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,41 +133,22 @@ async def upgrade_database(runner: Runner) -> None:
                 f"cannot create the folder {str(path.parent)!r} for the SQLite database: "
                 f"{e}. Choose a writable path."
             ) from e
+    engines = Engines(url, foreign_keys=False, migrations=True)
     try:
         async with process_lock():
-            if is_sqlite_memory(runner.url):
-                # Only the runner's own connection sees an in-memory database.
-                await runner.write("migrating the database schema", migrate_in_transaction)
-            else:
-                await _upgrade_with_own_engine(runner)
+            # SQLite: BEGIN IMMEDIATE takes the file's write lock for the whole upgrade.
+            await engines.run(migrate_in_transaction, write=True)
     except CommandError as e:
         raise SchemaOutdatedError(
-            f"cannot migrate the database {runner.shown}: {e}. It was probably created by a "
+            f"cannot migrate the database {shown}: {e}. It was probably created by a "
             "newer version of this app; upgrade the app or use another database."
         ) from e
-
-
-async def _upgrade_with_own_engine(runner: Runner) -> None:
-    if runner.closed:
-        raise PersistenceError(f"the database {runner.shown} is closed")
-    engine = create_engine(runner.url, foreign_keys=False, migrations=True)
-    try:
-        conn = engine.execution_options(**{WRITE_OPTION: True}).connect()
-        try:
-            await conn.start()
-        except Exception as e:  # whatever the driver raises while connecting
-            raise runner.connect_error(e) from e
-        try:
-            async with conn.begin():  # SQLite: BEGIN IMMEDIATE takes the file's write lock
-                await conn.run_sync(migrate_in_transaction)
-        finally:
-            await conn.close()
-    except (CoachError, CommandError):
+    except CoachError:
         raise
     except DRIVER_ERRORS as e:
         raise translate(e, "migrating the database schema") from e
     finally:
-        await engine.dispose()
+        await engines.dispose()
 
 
 def schema_problem(current: tuple[str, ...], shown: str) -> SchemaOutdatedError | None:

@@ -16,9 +16,9 @@ from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, 
 from sqlalchemy.engine import Connection
 
 from coach.enums import CoachingState
-from coach.persistence.base import check_page_size
 from coach.persistence.paging import decode_cursor, encode_cursor
 from coach.persistence.records import Page, SessionSummary, UserSummary
+from coach.persistence.rules import check_page_size
 from coach.persistence.sql.convert import search_key, session_from_row
 from coach.persistence.sql.tables import sessions, users
 from coach.persistence.sql.types import prefix_range

@@ -1,17 +1,11 @@
 """The lookups: one function of a ``Connection`` per read of ``DatabaseInterface``.
 
 Each uses the primary key or an index of ``tables.py``; "not found" is ``None`` or empty. The
-statements are built once with bound parameters (building a ``SELECT`` costs more than SQLite
-takes to run it). The reads of a turn (context, state, identities) run on the connection's
-``Executor`` (``execute``: SQLite's driver cursor) and select exactly the record's fields, so a
-row becomes a record in one validation (many rows in one ``TypeAdapter`` call, which measured
-faster here than ``model_construct`` per row).
+reads of a turn (context, state, identities) select exactly the record's fields, so a row
+becomes a record in one validation (many rows in one ``TypeAdapter`` call).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import Label, Table, bindparam, func, select
 from sqlalchemy.engine import Connection
@@ -35,7 +29,6 @@ from coach.persistence.sql.convert import (
     turn_from_row,
     user_from_row,
 )
-from coach.persistence.sql.execute import Executor, executor
 from coach.persistence.sql.queries import SESSION_COLUMNS
 from coach.persistence.sql.tables import (
     TABLES,
@@ -85,9 +78,9 @@ def count_rows(conn: Connection) -> dict[str, int]:
     return {name: int(count) for name, count in zip(TABLES, row, strict=True)}
 
 
-_USER = select(users.c.id, users.c.data, users.c.created_at, users.c.updated_at).where(
-    users.c.id == bindparam("p_user_id")
-)
+_USER = select(
+    users.c.id, users.c.data, users.c.version, users.c.created_at, users.c.updated_at
+).where(users.c.id == bindparam("p_user_id"))
 _STATE = select(
     states.c.user_id,
     states.c.session_id,
@@ -120,29 +113,9 @@ _IDENTITIES = (
 _IDENTITIES_OF_SESSION = _IDENTITIES.where(identities.c.session_id == bindparam("p_session_id"))
 
 
-def select_user(user_id: str) -> Any:
-    """The user's row, as a statement (``update_user_data`` adds ``FOR UPDATE``)."""
-    return _USER.params(p_user_id=user_id)
-
-
 def get_user(conn: Connection, user_id: str) -> UserRecord | None:
-    rows = executor(conn).run(_USER, {"p_user_id": user_id}).dicts()
-    return user_from_row(rows[0]) if rows else None
-
-
-def get_sessions_for_user(conn: Connection, user_id: str) -> list[str]:
-    query = (
-        select(sessions.c.id)
-        .where(sessions.c.user_id == user_id)
-        .order_by(sessions.c.last_activity_at.desc(), sessions.c.id.desc())
-    )
-    return list(conn.execute(query).scalars())
-
-
-def get_user_id_for_session(conn: Connection, session_id: str) -> str | None:
-    query = select(sessions.c.user_id).where(sessions.c.id == session_id)
-    user_id = conn.execute(query).scalar_one_or_none()
-    return None if user_id is None else str(user_id)
+    row = conn.execute(_USER, {"p_user_id": user_id}).mappings().first()
+    return None if row is None else user_from_row(row)
 
 
 def get_session(conn: Connection, session_id: str) -> SessionSummary | None:
@@ -153,8 +126,8 @@ def get_session(conn: Connection, session_id: str) -> SessionSummary | None:
 
 def get_state(conn: Connection, user_id: str, session_id: str) -> StateRecord | None:
     params = {"p_session_id": session_id, "p_user_id": user_id}
-    rows = executor(conn).run(_STATE, params).dicts()
-    return state_from_row(rows[0]) if rows else None
+    row = conn.execute(_STATE, params).mappings().first()
+    return None if row is None else state_from_row(row)
 
 
 def get_context(
@@ -166,42 +139,31 @@ def get_context(
     the two statements cannot add messages the version does not account for.
     """
     params = {"p_session_id": session_id, "p_user_id": user_id}
-    db = executor(conn)
-    found = db.run(_CONTEXT, params).dicts()
-    if not found:
+    row = conn.execute(_CONTEXT, params).mappings().first()
+    if row is None:
         return None
-    row = found[0]
     count = int(row["message_count"])
     start = 0 if message_limit is None else max(0, count - message_limit)
-    return context_from_row(row, _messages_between(db, session_id, start, count), start)
+    return context_from_row(row, messages_between(conn, session_id, start, count), start)
 
 
 def messages_between(
     conn: Connection, session_id: str, start: int, stop: int
 ) -> list[MessageRecord]:
     """The session's messages at positions ``start <= position < stop``, in order."""
-    return _messages_between(executor(conn), session_id, start, stop)
-
-
-def _messages_between(db: Executor, session_id: str, start: int, stop: int) -> list[MessageRecord]:
     if stop <= start:
         return []
     params = {"p_session_id": session_id, "p_start": start, "p_stop": stop}
-    return messages_from_rows(db.run(_MESSAGES, params).dicts())
-
-
-def stored_message_ids(conn: Connection, message_ids: Sequence[str]) -> set[str]:
-    query = select(messages.c.id).where(messages.c.id.in_(message_ids))
-    return set(conn.execute(query).scalars())
+    return messages_from_rows(conn.execute(_MESSAGES, params).mappings().all())
 
 
 def get_identities(conn: Connection, user_id: str, session_id: str | None) -> list[IdentityRecord]:
     if session_id is None:
-        rows = executor(conn).run(_IDENTITIES, {"p_user_id": user_id})
+        rows = conn.execute(_IDENTITIES, {"p_user_id": user_id})
     else:
         params = {"p_user_id": user_id, "p_session_id": session_id}
-        rows = executor(conn).run(_IDENTITIES_OF_SESSION, params)
-    return identities_from_rows(rows.dicts())
+        rows = conn.execute(_IDENTITIES_OF_SESSION, params)
+    return identities_from_rows(rows.mappings().all())
 
 
 def get_identity(conn: Connection, identity_id: str) -> IdentityRecord | None:
@@ -236,5 +198,5 @@ def get_turn_for_message(
     conn: Connection, session_id: str, user_message_id: str
 ) -> TurnRecord | None:
     params = {"p_session_id": session_id, "p_user_message_id": user_message_id}
-    rows = executor(conn).run(_TURN_FOR_MESSAGE, params).dicts()
-    return turn_from_row(rows[0]) if rows else None
+    row = conn.execute(_TURN_FOR_MESSAGE, params).mappings().first()
+    return None if row is None else turn_from_row(row)

@@ -61,6 +61,7 @@ class UserRow(Base):
     name: Mapped[str | None] = mapped_column(String)
     name_key: Mapped[str | None] = mapped_column(KEY)
     data: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -151,6 +152,7 @@ class IdentityRow(Base):
     visualization: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[list[Any]] = mapped_column(JSON_TYPE)
     action_items: Mapped[list[Any]] = mapped_column(JSON_TYPE)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

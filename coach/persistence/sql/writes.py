@@ -1,36 +1,32 @@
-"""The write steps shared by the single-record saves and ``commit_turn``.
+"""``commit_turn`` on SQL: read what the rules need, let them decide, then write.
 
-A ``Writer`` works on one connection inside one transaction, with Core statements against the
-ORM tables (cheaper per statement than an ORM session: a whole turn is a handful of statements),
-built once (``statements``) and run by the connection's ``Executor`` (``execute``: on SQLite's
-driver cursor). Any error it raises aborts the caller's transaction, so a failed step leaves
-nothing behind.
+A ``Writer`` works on one connection inside one write transaction (``BEGIN IMMEDIATE`` on
+SQLite; on PostgreSQL the session's row, updated first, is locked until the commit). It reads
+what is stored (the session with its context's version and size, the user's version, the user's
+identities), calls the shared checks of ``coach.persistence.rules``, and only then writes, with
+Core statements built once (``statements``). Any error aborts the caller's transaction, so a
+refused or failed commit leaves nothing behind.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from coach.errors import (
-    ConcurrencyError,
-    DuplicateLabelError,
-    DuplicateTurnError,
-    OwnershipError,
-    PersistenceError,
-)
+from coach.enums import IdentityState
+from coach.errors import ConcurrencyError
+from coach.persistence import rules
 from coach.persistence.records import (
     CommitResult,
     ContextRecord,
     IdentityRecord,
-    StateRecord,
+    MessageRecord,
     TurnCommit,
-    TurnRecord,
-    UserRecord,
 )
+from coach.persistence.rules import StoredIdentity, StoredSession
 from coach.persistence.sql.convert import (
     context_user_data,
     empty_user_values,
@@ -41,373 +37,226 @@ from coach.persistence.sql.convert import (
     turn_values,
     user_values,
 )
-from coach.persistence.sql.engine import violates
-from coach.persistence.sql.execute import executor
+from coach.persistence.sql.errors import violates
 from coach.persistence.sql.statements import statements, touch_statement
 
 LABEL_INDEX = ("uq_identities_user_id_label_key", "identities.user_id, identities.label_key")
 OK_TURN_INDEX = ("uq_turns_session_id_user_message_id", "turns.session_id, turns.user_message_id")
 
 
-class MessageIdConflict(PersistenceError):
-    """Inserting the new messages hit a message id that is already stored.
-
-    Raised inside the transaction; the caller tells, after the rollback, whether it was the
-    turn's user message (a duplicate turn) or another message.
-    """
-
-    def __init__(self, session_id: str, message_ids: list[str]) -> None:
-        super().__init__(
-            f"saving the messages of session {session_id!r} failed: a message id is already "
-            "stored; message ids must be unique"
-        )
-        self.message_ids = message_ids
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    """What a write needs to know about a session (and its context) before changing it."""
-
-    user_id: str
-    turn_count: int
-    context_version: int | None
-    context_message_count: int
-    context_created_at: datetime | None
-
-
 class Writer:
-    """The write steps of one transaction. ``now`` is the time every step records."""
+    """The steps of one commit. ``now`` is the time every written record gets."""
 
-    def __init__(self, conn: Connection, dialect: str, now: datetime) -> None:
+    def __init__(self, conn: Connection, now: datetime) -> None:
         self.conn = conn
-        self.db = executor(conn)
-        self.sql = statements(dialect)
+        self.sql = statements(conn.dialect.name)
         self.now = now
-        self._sessions: dict[str, SessionInfo] = {}
-        self._users: set[str] = set()
 
-    # -- users and sessions ----------------------------------------------------------------------
+    def run(self, statement: Any, params: Any) -> Any:
+        return self.conn.execute(statement, params)
 
-    def ensure_user(self, user_id: str) -> None:
-        """Create an empty user record unless the user exists."""
-        if user_id in self._users:
-            return
-        self.db.run(self.sql.insert_user_if_missing, empty_user_values(user_id, self.now))
-        self._users.add(user_id)
+    def commit(self, commit: TurnCommit) -> CommitResult:
+        """Write a whole commit (see ``DatabaseInterface.commit_turn``)."""
+        owner, session_id = rules.commit_owner(commit)
+        # The user's version is read before the session is registered, which creates an
+        # empty user when there is none.
+        user_version = None
+        if commit.user is not None:
+            user_version = self.run(self.sql.user_version, {"b_user_id": owner}).scalar()
+        session, turn_count, context_created_at = self._touch(commit, session_id)
+        turn = commit.turn
+        answered = turn is not None and bool(
+            self.run(
+                self.sql.ok_turn_exists,
+                {"b_session_id": turn.session_id, "b_user_message_id": turn.user_message_id},
+            ).scalar()
+        )
+        new = rules.check_commit(commit, session, answered=answered)
+        if commit.user is not None:
+            rules.check_version(f"user {owner!r}", user_version, commit.user.version)
+        if new and commit.context is not None:
+            ids = [m.id for m in new]
+            taken = self.run(self.sql.taken_message_ids, {"b_ids": ids}).scalars().all()
+            if taken:
+                raise rules.message_ids_taken(commit.context.session_id, taken)
+        if commit.identities:
+            rules.check_identities(commit.identities, self._stored_identities(owner, commit))
+            for identity in commit.identities:
+                if identity.session_id is not None and identity.session_id != session_id:
+                    rules.check_session_owner(
+                        identity.session_id, self._session(identity.session_id), owner
+                    )
 
-    def claim_session(self, user_id: str, session_id: str) -> SessionInfo:
-        """Register the session for ``user_id`` unless it exists; return what is stored of it.
+        # Every check passed; the statements' own guards catch writers in other transactions.
+        if commit.user is not None:
+            self._upsert_user(commit)
+        else:
+            self.run(self.sql.insert_user_if_missing, empty_user_values(owner, self.now))
+        if session_id is not None and session is None:
+            turn_count = self._register(owner, session_id, commit)
+        result = CommitResult(committed_at=self.now)
+        if commit.context is not None:
+            result.context_version = self._write_context(commit.context, session, new)
+            result.context_created_at = context_created_at or commit.context.created_at
+        if commit.state is not None:
+            self.run(self.sql.upsert_state, state_values(commit.state))
+        for identity in commit.identities:
+            if identity.session_id not in (None, session_id):
+                # A session named only by an identity is registered, not touched: editing an
+                # identity later is not activity in the session it was found in.
+                self.run(
+                    self.sql.insert_session_if_missing,
+                    _new_session_values(identity.user_id, identity.session_id, self.now),
+                )
+            self._upsert_identity(identity)
+        if turn is not None:
+            try:
+                self.run(self.sql.insert_turn, turn_values(turn, turn_count))
+            except IntegrityError as e:
+                if violates(e, *OK_TURN_INDEX):
+                    raise rules.duplicate_turn(turn.session_id, turn.user_message_id) from e
+                raise
+            result.turn_seq = turn_count
+        return result
 
-        Raises:
-            OwnershipError: the session belongs to another user.
-        """
-        info = self._sessions.get(session_id)
-        if info is None:
-            info = self._session_info(session_id)
-            if info is None:
-                self.ensure_user(user_id)
-                values = {
-                    "id": session_id,
-                    "user_id": user_id,
-                    "id_key": search_key(session_id),
-                    "user_key": search_key(user_id),
-                    "state": None,
-                    "message_count": 0,
-                    "turn_count": 0,
-                    "created_at": self.now,
-                    "last_activity_at": self.now,
-                }
-                result = self.db.run(self.sql.insert_session_if_missing, values)
-                if result.rowcount == 1:
-                    info = SessionInfo(user_id, 0, None, 0, None)
-                else:  # created concurrently by another transaction
-                    info = self._session_info(session_id)
-                    assert info is not None
-            self._sessions[session_id] = info
-        self._check_owner(info, user_id, session_id)
-        return info
+    # -- sessions ---------------------------------------------------------------------------------
 
-    def _check_owner(self, info: SessionInfo, user_id: str, session_id: str) -> None:
-        if info.user_id != user_id:
-            raise OwnershipError(
-                f"session {session_id!r} belongs to another user than {user_id!r}; "
-                "use a new session id for this user"
-            )
-        self._users.add(user_id)
-
-    def _session_info(self, session_id: str) -> SessionInfo | None:
-        row = self.db.run(self.sql.session_info, {"b_session_id": session_id}).first()
+    def _touch(
+        self, commit: TurnCommit, session_id: str | None
+    ) -> tuple[StoredSession | None, int, datetime | None]:
+        """Record the write on the session's row (activity, counts, phase) and return what is
+        stored of the session (``None`` for a new session, or no session), its turn count
+        after this commit, and its context's creation time."""
+        if session_id is None:
+            return None, 0, None
+        context, state, turn = commit.context, commit.state, commit.turn
+        statement = touch_statement(context is not None, state is not None, turn is not None)
+        row = self.run(
+            statement,
+            {
+                "b_session_id": session_id,
+                "b_now": self.now,
+                "b_message_count": None if context is None else context.total_messages,
+                "b_state": None if state is None else state.state.value,
+            },
+        ).first()
         if row is None:
-            return None
-        return SessionInfo(row[0], row[1], row[2], row[3] or 0, row[4])
+            return None, 0, None
+        return StoredSession(row[0], row[2], row[3] or 0), row[1], row[4]
 
-    def touch_session(
-        self,
-        user_id: str,
-        session_id: str,
-        *,
-        message_count: int | None = None,
-        state: str | None = None,
-        add_turn: bool = False,
-    ) -> SessionInfo:
-        """Record a write on the session row (last activity, counts, phase), registering the
-        session first if it is new; return what is stored of it.
+    def _session(self, session_id: str) -> StoredSession | None:
+        row = self.run(self.sql.session_info, {"b_session_id": session_id}).first()
+        return None if row is None else StoredSession(row[0], row[2], row[3] or 0)
 
-        One ``UPDATE ... RETURNING`` in the common case: it returns the owner, the new turn
-        count (the ``seq`` of a new turn with ``add_turn``) and the context's version, size and
-        creation time as they were before this transaction changes the context. Call it
-        before the other steps of a write, which then need no lookup of their own.
-
-        Raises:
-            OwnershipError: the session belongs to another user (the update is undone with
-                the caller's transaction).
-        """
-        stmt = touch_statement(message_count is not None, state is not None, add_turn)
-        params = {
-            "b_session_id": session_id,
-            "b_now": self.now,
-            "b_message_count": message_count,
-            "b_state": state,
-        }
-        row = self.db.run(stmt, params).first()
-        if row is None:  # a new session
-            self.claim_session(user_id, session_id)
-            row = self.db.run(stmt, params).first()
-            assert row is not None
-        info = SessionInfo(row[0], row[1], row[2], row[3] or 0, row[4])
-        self._check_owner(info, user_id, session_id)
-        self._sessions[session_id] = info
-        return info
-
-    def upsert_user(self, user: UserRecord) -> datetime:
-        """Insert or replace the user (keeping ``created_at``); return its ``created_at``."""
-        values = user_values(user, updated_at=self.now)
-        created = self.db.run(self.sql.upsert_user, values).scalar()
-        assert created is not None
-        self._users.add(user.id)
-        return created  # type: ignore[no-any-return]
-
-    # -- state -----------------------------------------------------------------------------------
-
-    def upsert_state(self, state: StateRecord) -> None:
-        """Insert or replace the session's state, as given (timestamps included)."""
-        self.claim_session(state.user_id, state.session_id)
-        self.db.run(self.sql.upsert_state, state_values(state))
-
-    # -- context ---------------------------------------------------------------------------------
-
-    def write_context(self, context: ContextRecord) -> tuple[int, datetime]:
-        """Append the context's new messages and bump its version.
-
-        Returns:
-            The new version and the context's ``created_at``.
-
-        Raises:
-            ConcurrencyError: the version is stale (or 0 for a context that exists).
-            PersistenceError: the record drops stored messages or skips some.
-            MessageIdConflict: a new message's id is already stored.
-        """
-        sid = context.session_id
-        info = self.claim_session(context.user_id, sid)
-        stored_version = info.context_version
-        if context.version == 0 and stored_version is not None:
+    def _register(self, owner: str, session_id: str, commit: TurnCommit) -> int:
+        """Create a new session row (its user exists by now) with the commit's counts; return
+        its turn count."""
+        values = _new_session_values(owner, session_id, self.now)
+        values["state"] = None if commit.state is None else commit.state.state.value
+        values["message_count"] = 0 if commit.context is None else commit.context.total_messages
+        values["turn_count"] = 0 if commit.turn is None else 1
+        if self.run(self.sql.insert_session_if_missing, values).rowcount != 1:
+            # Created by another transaction since ``_touch`` found nothing.
             raise ConcurrencyError(
-                f"the context of session {sid!r} already exists (version {stored_version}); "
+                f"session {session_id!r} was created by someone else at the same time; "
                 "load it and apply the change again"
             )
-        if context.version != 0 and stored_version != context.version:
-            stored = "none" if stored_version is None else f"version {stored_version}"
+        return int(values["turn_count"])
+
+    # -- records ----------------------------------------------------------------------------------
+
+    def _upsert_user(self, commit: TurnCommit) -> None:
+        user = commit.user
+        assert user is not None
+        values = user_values(user, updated_at=self.now)
+        values["b_expected_version"] = user.version
+        if self.run(self.sql.upsert_user, values).first() is None:
             raise ConcurrencyError(
-                f"the context of session {sid!r} was saved by someone else (stored: {stored}, "
-                f"yours: version {context.version}); load it and apply the change again"
+                f"user {user.id!r} was saved by someone else at the same time; "
+                "reload it and apply the change again"
             )
-        stored_count = info.context_message_count
-        if context.first_message_index > stored_count:
-            raise PersistenceError(
-                f"the context of session {sid!r} starts at message "
-                f"{context.first_message_index} but only {stored_count} messages are stored; "
-                "load the context again before saving it"
-            )
-        if context.total_messages < stored_count:
-            raise PersistenceError(
-                f"the context of session {sid!r} holds {context.total_messages} messages but "
-                f"{stored_count} are stored: messages are append-only and cannot be removed"
-            )
-        ids = [m.id for m in context.messages]
-        if len(set(ids)) != len(ids):
-            raise PersistenceError(
-                f"the context of session {sid!r} holds the same message id twice; "
-                "message ids must be unique"
-            )
-        new_messages = context.messages[stored_count - context.first_message_index :]
-        total = context.total_messages
+
+    def _write_context(
+        self, context: ContextRecord, session: StoredSession | None, new: list[MessageRecord]
+    ) -> int:
+        """Store the context's next version and append its new messages (checked already);
+        return the new version."""
+        sid = context.session_id
         user_data = context_user_data(context)
         if context.version == 0:
-            values = {
-                "session_id": sid,
-                "user_id": context.user_id,
-                "user_data": user_data,
-                "version": 1,
-                "message_count": total,
-                "created_at": context.created_at,
-                "updated_at": self.now,
-            }
-            result = self.db.run(self.sql.insert_context_if_missing, values)
-            created_at = context.created_at
+            result = self.run(
+                self.sql.insert_context_if_missing,
+                {
+                    "session_id": sid,
+                    "user_id": context.user_id,
+                    "user_data": user_data,
+                    "version": 1,
+                    "message_count": context.total_messages,
+                    "created_at": context.created_at,
+                    "updated_at": self.now,
+                },
+            )
         else:
-            values = {
-                "b_session_id": sid,
-                "b_version": context.version,
-                "version": context.version + 1,
-                "message_count": total,
-                "user_data": user_data,
-                "updated_at": self.now,
-            }
-            result = self.db.run(self.sql.update_context, values)
-            created_at = info.context_created_at or context.created_at
+            result = self.run(
+                self.sql.update_context,
+                {
+                    "b_session_id": sid,
+                    "b_version": context.version,
+                    "version": context.version + 1,
+                    "message_count": context.total_messages,
+                    "user_data": user_data,
+                    "updated_at": self.now,
+                },
+            )
         if result.rowcount != 1:
             raise ConcurrencyError(
                 f"the context of session {sid!r} was saved by someone else at the same time; "
                 "load it and apply the change again"
             )
-        if new_messages:
-            first = stored_count
-            rows = [message_values(sid, first + i, m) for i, m in enumerate(new_messages)]
-            try:
-                self.db.run_many(self.sql.insert_messages, rows)
-            except IntegrityError as e:
-                raise MessageIdConflict(sid, [m.id for m in new_messages]) from e
-        version = context.version + 1
-        self._sessions[sid] = SessionInfo(info.user_id, info.turn_count, version, total, created_at)
-        return version, created_at
+        if new:
+            first = 0 if session is None else session.message_count
+            rows = [message_values(sid, first + i, m) for i, m in enumerate(new)]
+            self.run(self.sql.insert_messages, rows)
+        return context.version + 1
 
-    # -- identities ------------------------------------------------------------------------------
+    def _stored_identities(self, owner: str, commit: TurnCommit) -> list[StoredIdentity]:
+        """The owner's stored identities, and any stored one with an id being written."""
+        rows = self.run(
+            self.sql.stored_identities,
+            {"b_user_id": owner, "b_ids": [i.id for i in commit.identities]},
+        )
+        return [
+            StoredIdentity(
+                row.id, row.user_id, row.label, row.state == IdentityState.DISMISSED, row.version
+            )
+            for row in rows
+        ]
 
-    def upsert_identity(self, identity: IdentityRecord) -> datetime:
-        """Insert or replace the identity (keeping ``created_at``); return its ``created_at``.
-
-        Raises:
-            OwnershipError: the id is another user's identity, or the session another user's.
-            DuplicateLabelError: another non-dismissed identity of the user has the label.
-        """
-        if identity.session_id is not None:
-            self.claim_session(identity.user_id, identity.session_id)
-        else:
-            self.ensure_user(identity.user_id)
+    def _upsert_identity(self, identity: IdentityRecord) -> None:
         values = identity_values(identity, updated_at=self.now)
+        values["b_expected_version"] = identity.version
         try:
-            result = self.db.run(self.sql.upsert_identity, values)
+            row = self.run(self.sql.upsert_identity, values).first()
         except IntegrityError as e:
             if violates(e, *LABEL_INDEX):
-                raise duplicate_label(identity) from e
+                raise rules.duplicate_label(identity) from e
             raise
-        created = result.scalar()
-        if created is None:
-            raise OwnershipError(
-                f"identity {identity.id!r} belongs to another user than {identity.user_id!r}"
-            )
-        return created  # type: ignore[no-any-return]
-
-    # -- turns -----------------------------------------------------------------------------------
-
-    def ok_turn_exists(self, session_id: str, user_message_id: str) -> bool:
-        params = {"b_session_id": session_id, "b_user_message_id": user_message_id}
-        return bool(self.db.run(self.sql.ok_turn_exists, params).scalar())
-
-    def insert_turn(self, turn: TurnRecord, seq: int) -> None:
-        """Store the turn as number ``seq`` of its session (after ``touch_session``).
-
-        A check, then a plain ``INSERT``: nothing can slip in between, as the transaction
-        holds SQLite's write lock, or on PostgreSQL the session row that ``touch_session``
-        updated (so the check's snapshot is taken after any other commit of the session).
-        Two concurrent ``ok`` turns are stopped by the partial unique index anyway. (One
-        ``INSERT ... SELECT ... WHERE NOT EXISTS`` reads the table it writes, which makes
-        SQLite copy the row through a temporary table: 130-300 us against 15 us here.)
-
-        Raises:
-            DuplicateTurnError: the user message already has an ``ok`` turn (then no further
-                turn of it is stored, not even a failed one).
-        """
-        if self.ok_turn_exists(turn.session_id, turn.user_message_id):
-            raise duplicate_turn(turn.session_id, turn.user_message_id)
-        try:
-            self.db.run(self.sql.insert_turn, turn_values(turn, seq))
-        except IntegrityError as e:
-            if violates(e, *OK_TURN_INDEX):
-                raise duplicate_turn(turn.session_id, turn.user_message_id) from e
-            raise
-
-    # -- a whole turn ----------------------------------------------------------------------------
-
-    def commit(self, commit: TurnCommit) -> CommitResult:
-        """Write everything of one turn (see ``DatabaseInterface.commit_turn``).
-
-        Seven statements for a turn of an existing session: the session row first (which
-        returns the context's stored version and size, and on PostgreSQL locks the session),
-        the context row, the new messages (one ``executemany``), the state, each identity, the
-        turn log (a check and an insert); plus the user if given. (It was eight, with a
-        ``SELECT`` of the session and an ``INSERT ... SELECT`` for the turn.)
-        """
-        context, turn = commit.context, commit.turn
-        session = self.touch_session(
-            context.user_id,
-            context.session_id,
-            message_count=context.total_messages,
-            state=None if commit.state is None else commit.state.state.value,
-            add_turn=turn is not None,
-        )
-        try:
-            version, _ = self.write_context(context)
-        except ConcurrencyError:
-            # The same message sent twice: say so rather than "stale version".
-            if turn is not None and self.ok_turn_exists(turn.session_id, turn.user_message_id):
-                raise duplicate_turn(turn.session_id, turn.user_message_id) from None
-            raise
-        if commit.state is not None:
-            self.upsert_state(commit.state)
-        for identity in commit.identities:
-            self.upsert_identity(identity)
-        if commit.user is not None:
-            self.upsert_user(commit.user)
-        if turn is None:
-            return CommitResult(context_version=version, turn_seq=None)
-        self.insert_turn(turn, session.turn_count)
-        return CommitResult(context_version=version, turn_seq=session.turn_count)
-
-
-def check_commit(commit: TurnCommit) -> None:
-    """Every part of a turn must belong to the context's user and session."""
-    context = commit.context
-    owner, session = context.user_id, context.session_id
-    parts: list[tuple[str, str, str]] = []
-    if commit.state is not None:
-        parts.append(("state", commit.state.user_id, commit.state.session_id))
-    if commit.turn is not None:
-        parts.append(("turn", commit.turn.user_id, commit.turn.session_id))
-    for kind, user_id, session_id in parts:
-        if session_id != session:
-            raise ValueError(f"the {kind} is for session {session_id!r}, the context {session!r}")
-        if user_id != owner:
-            raise OwnershipError(f"the {kind} is for user {user_id!r}, the context {owner!r}")
-    if commit.user is not None and commit.user.id != owner:
-        raise OwnershipError(f"the user record is {commit.user.id!r}, the context's {owner!r}")
-    for identity in commit.identities:
-        if identity.user_id != owner:
-            raise OwnershipError(
-                f"identity {identity.id!r} belongs to user {identity.user_id!r}, not {owner!r}"
+        if row is None:
+            raise ConcurrencyError(
+                f"identity {identity.label!r} ({identity.id}) was saved by someone else at the "
+                "same time; reload it and apply the change again"
             )
 
 
-def duplicate_label(identity: IdentityRecord) -> DuplicateLabelError:
-    return DuplicateLabelError(
-        f"user {identity.user_id!r} already has an identity labelled {identity.label!r} "
-        "(labels are compared case-insensitively); choose another label or dismiss the other "
-        "identity first"
-    )
-
-
-def duplicate_turn(session_id: str, user_message_id: str) -> DuplicateTurnError:
-    return DuplicateTurnError(
-        f"message {user_message_id!r} of session {session_id!r} already has a completed turn; "
-        "load the session to see its reply instead of sending it again"
-    )
+def _new_session_values(user_id: str, session_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": session_id,
+        "user_id": user_id,
+        "id_key": search_key(session_id),
+        "user_key": search_key(user_id),
+        "state": None,
+        "message_count": 0,
+        "turn_count": 0,
+        "created_at": now,
+        "last_activity_at": now,
+    }

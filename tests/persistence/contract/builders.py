@@ -7,8 +7,12 @@ order they were built on every backend, even on a clock that repeats a microseco
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
+
+import pytest
 
 from coach.enums import CoachingState, IdentityCategory, IdentityState, MessageRole, TurnStatus
 from coach.persistence import (
@@ -23,6 +27,19 @@ from coach.persistence import (
 from coach.persistence.records import utcnow
 
 _last: list[datetime] = [utcnow()]
+
+
+@contextmanager
+def raises(
+    error: type[BaseException], *, match: str | None = None
+) -> Iterator[pytest.ExceptionInfo[BaseException]]:
+    """``pytest.raises``, but the error must be exactly ``error``, not a subclass of it: every
+    backend must raise the same type for the same refusal."""
+    with pytest.raises(error, match=match) as info:
+        yield info
+    assert type(info.value) is error, (
+        f"expected exactly {error.__name__}, got {type(info.value).__name__}: {info.value}"
+    )
 
 
 def tick() -> datetime:

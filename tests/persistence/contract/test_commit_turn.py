@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from coach.enums import CoachingState, IdentityState, MessageRole
 from coach.errors import (
     ConcurrencyError,
@@ -48,7 +46,7 @@ def next_turn(ctx: ContextRecord, **overrides: Any) -> TurnCommit:
         "context": ctx,
         "state": b.state("ann", "s1", CoachingState.IDENTITY_REFINEMENT, focus_identity_id="x"),
         "identities": [b.identity("ann", "Night Owl", session_id="s1")],
-        "user": b.user("ann", data={"name": "Changed"}),
+        "user": b.user("ann", data={"name": "Changed"}, version=1),
         "turn": b.turn("ann", "s1", question.id, raw_output="next"),
     }
     fields.update(overrides)
@@ -108,7 +106,7 @@ async def test_a_stale_commit_raises_concurrency_error_and_writes_nothing(
     ctx = await opened_session(db)
     await db.commit_turn(next_turn(ctx))
     before = await b.snapshot(db, "ann", "s1")
-    with pytest.raises(ConcurrencyError):
+    with b.raises(ConcurrencyError):
         await db.commit_turn(next_turn(ctx))
     assert await b.snapshot(db, "ann", "s1") == before
 
@@ -124,7 +122,7 @@ async def test_a_duplicate_label_halfway_writes_nothing_of_the_turn(db: Database
             b.identity("ann", "DAILY walker", session_id="s1"),
         ],
     )
-    with pytest.raises(DuplicateLabelError):
+    with b.raises(DuplicateLabelError):
         await db.commit_turn(commit)
     assert await b.snapshot(db, "ann", "s1") == before
 
@@ -134,7 +132,7 @@ async def test_a_commit_repeating_an_ok_turn_writes_nothing(db: DatabaseInterfac
     ctx = await opened_session(db)
     answered = ctx.messages[1].id
     before = await b.snapshot(db, "ann", "s1")
-    with pytest.raises(DuplicateTurnError):
+    with b.raises(DuplicateTurnError):
         await db.commit_turn(next_turn(ctx, turn=b.turn("ann", "s1", answered)))
     assert await b.snapshot(db, "ann", "s1") == before
 
@@ -149,7 +147,7 @@ async def test_a_commit_touching_another_users_identity_writes_nothing(
     commit = next_turn(
         ctx, identities=[b.identity("ann", "Night Owl", session_id="s1", id=theirs.id)]
     )
-    with pytest.raises(OwnershipError):
+    with b.raises(OwnershipError):
         await db.commit_turn(commit)
     assert await b.snapshot(db, "ann", "s1") == before
     assert await db.get_identity(theirs.id) == theirs
@@ -158,7 +156,7 @@ async def test_a_commit_touching_another_users_identity_writes_nothing(
 async def test_a_failed_first_commit_leaves_no_session_or_user(db: DatabaseInterface) -> None:
     """A new session's first commit that fails registers neither the session nor its user."""
     await db.save_identity(b.identity("bob", "Daily Walker"))
-    with pytest.raises(DuplicateLabelError):
+    with b.raises(DuplicateLabelError):
         await db.commit_turn(
             TurnCommit(
                 context=b.context("ann", "s-new", b.messages(2)),
@@ -193,7 +191,8 @@ async def test_one_message_committed_twice_at_once_makes_one_turn(db: DatabaseIn
     )
     errors = [r for r in results if isinstance(r, BaseException)]
     assert len(errors) == 1, results
-    assert isinstance(errors[0], ConcurrencyError)
+    # The second commit is stale because the first answered the same message.
+    assert type(errors[0]) is DuplicateTurnError, errors
     assert [t.seq for t in await db.list_turns("s1")] == [1, 2]
     stored = await db.get_context("ann", "s1")
     assert stored is not None
@@ -217,3 +216,38 @@ async def test_commit_turn_may_dismiss_and_reuse_a_label_in_one_turn(
         ("Daily Walker", IdentityState.DISMISSED),
         ("Daily Walker", IdentityState.PROPOSED),
     ]
+
+
+async def test_the_same_commit_twice_raises_duplicate_turn_error(db: DatabaseInterface) -> None:
+    """A commit repeated after it landed is refused as a duplicate turn, on every backend."""
+    ctx = await opened_session(db)
+    commit = next_turn(ctx)
+    await db.commit_turn(commit)
+    before = await b.snapshot(db, "ann", "s1")
+    with b.raises(DuplicateTurnError):
+        await db.commit_turn(commit.model_copy(deep=True))
+    assert await b.snapshot(db, "ann", "s1") == before
+
+
+async def test_a_commit_carrying_another_users_record_writes_nothing(db: DatabaseInterface) -> None:
+    """The user record of a commit must be the context's user: OwnershipError, nothing stored."""
+    await db.save_user(b.user("bob", data={"name": "Bob"}))
+    ctx = await opened_session(db)
+    before = await b.snapshot(db, "ann", "s1")
+    with b.raises(OwnershipError):
+        await db.commit_turn(next_turn(ctx, user=b.user("bob", data={"name": "Mallory"})))
+    assert await b.snapshot(db, "ann", "s1") == before
+    bob = await db.get_user("bob")
+    assert bob is not None and bob.data == {"name": "Bob"}
+
+
+async def test_a_commit_carrying_another_users_identity_writes_nothing(
+    db: DatabaseInterface,
+) -> None:
+    """A new identity in the commit that names another user: OwnershipError, nothing stored."""
+    ctx = await opened_session(db)
+    before = await b.snapshot(db, "ann", "s1")
+    with b.raises(OwnershipError):
+        await db.commit_turn(next_turn(ctx, identities=[b.identity("bob", "Bob's Label")]))
+    assert await b.snapshot(db, "ann", "s1") == before
+    assert await db.get_identities("bob") == []

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from coach.enums import IdentityCategory, IdentityState
 from coach.errors import DuplicateLabelError
 from coach.persistence import ActionItemRecord, DatabaseInterface, IdentityRecord
@@ -41,7 +39,7 @@ async def test_every_identity_field_round_trips(db: DatabaseInterface) -> None:
     assert loaded is not None
     assert loaded.updated_at >= before
     assert saved.updated_at == loaded.updated_at
-    expected = identity.model_copy(update={"updated_at": loaded.updated_at})
+    expected = identity.model_copy(update={"updated_at": loaded.updated_at, "version": 1})
     assert loaded == expected
     assert saved == expected
     assert await db.get_identities("ann") == [expected]
@@ -79,7 +77,7 @@ async def test_a_label_clash_ignoring_case_and_spacing_raises_duplicate_label_er
     """Labels are compared in label_key form; a clash among non-dismissed identities is refused."""
     await db.save_identity(b.identity("ann", "Creative Visionary"))
     for clash in ("creative visionary", "CREATIVE VISIONARY", "  Creative   Visionary "):
-        with pytest.raises(DuplicateLabelError):
+        with b.raises(DuplicateLabelError):
             await db.save_identity(b.identity("ann", clash, state=IdentityState.ACCEPTED))
     assert [i.label for i in await db.get_identities("ann")] == ["Creative Visionary"]
 
@@ -90,8 +88,8 @@ async def test_labels_may_repeat_across_users_dismissals_and_resaves(
     """Another user, a dismissed identity, or the same identity saved again never clash."""
     mine = await db.save_identity(b.identity("ann", "Creative Visionary"))
     await db.save_identity(b.identity("bob", "Creative Visionary"))
-    await db.save_identity(mine.model_copy(update={"description": "saved again"}))
-    await db.save_identity(mine.model_copy(update={"state": IdentityState.DISMISSED}))
+    again = await db.save_identity(mine.model_copy(update={"description": "saved again"}))
+    await db.save_identity(again.model_copy(update={"state": IdentityState.DISMISSED}))
     await db.save_identity(b.identity("ann", "creative visionary", state=IdentityState.DISMISSED))
     await db.save_identity(b.identity("ann", "Creative visionary"))
     states = [(i.label, i.state) for i in await db.get_identities("ann")]
@@ -150,7 +148,7 @@ async def test_update_identity_refuses_frozen_unknown_or_invalid_changes(
     """A frozen or unknown field or an invalid value raises ValueError and changes nothing."""
     original = await db.save_identity(b.identity("ann", "Daily Walker"))
     for changes in REFUSED_CHANGES:
-        with pytest.raises(ValueError):
+        with b.raises(ValueError):
             await db.update_identity(original.id, {"label": "Changed Too", **changes})
     assert await db.get_identity(original.id) == original
     assert await db.get_identities("bob") == []
@@ -163,9 +161,9 @@ async def test_update_identity_to_a_clashing_label_or_revived_clash_raises(
     await db.save_identity(b.identity("ann", "Night Owl"))
     walker = await db.save_identity(b.identity("ann", "Daily Walker"))
     old = await db.save_identity(b.identity("ann", "night owl", state=IdentityState.DISMISSED))
-    with pytest.raises(DuplicateLabelError):
+    with b.raises(DuplicateLabelError):
         await db.update_identity(walker.id, {"label": "NIGHT OWL"})
-    with pytest.raises(DuplicateLabelError):
+    with b.raises(DuplicateLabelError):
         await db.update_identity(old.id, {"state": IdentityState.ACCEPTED})
     assert await db.get_identity(walker.id) == walker
     assert await db.get_identity(old.id) == old

@@ -3,7 +3,6 @@ messages; list_messages pages by position."""
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -105,7 +104,7 @@ async def test_a_context_that_does_not_cover_the_stored_end_is_refused(
         update={"first_message_index": 6, "messages": b.messages(2, start=6)}
     )
     for bad in (drops_newest, leaves_gap):
-        with pytest.raises(PersistenceError) as caught:
+        with b.raises(PersistenceError) as caught:
             await db.save_context(bad)
         assert not isinstance(caught.value, ConcurrencyError)
     stored = await db.get_context("ann", "s1")
@@ -120,7 +119,7 @@ async def test_a_message_id_already_stored_is_refused(db: DatabaseInterface) -> 
     for taken in (ctx.messages[0].id, elsewhere.messages[0].id):
         retry = ctx.model_copy(deep=True)
         retry.messages.extend([b.message("fresh"), b.message("new", id=taken)])
-        with pytest.raises(PersistenceError):
+        with b.raises(PersistenceError):
             await db.save_context(retry)
     stored = await db.get_context("ann", "s1")
     assert stored is not None
@@ -183,6 +182,6 @@ async def test_any_sequence_of_windowed_appends_keeps_every_message_once_in_orde
 def test_a_message_cannot_be_changed_in_place() -> None:
     """Messages are append-only, so a message record is frozen."""
     message = b.message("as sent")
-    with pytest.raises(ValidationError):
+    with b.raises(ValidationError):
         message.content = "rewritten"  # type: ignore[misc]
     assert message.content == "as sent"

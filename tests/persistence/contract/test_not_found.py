@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from coach.errors import PersistenceError
 from coach.persistence import DatabaseInterface
 
@@ -80,9 +78,9 @@ async def test_a_closed_database_raises_persistence_error(db: DatabaseInterface)
     """Using a database after close() raises PersistenceError; it never answers None."""
     await db.save_user(b.user("ann"))
     await db.close()
-    with pytest.raises(PersistenceError):
+    with b.raises(PersistenceError):
         await db.get_user("ann")
-    with pytest.raises(PersistenceError):
+    with b.raises(PersistenceError):
         await db.save_user(b.user("bob"))
 
 

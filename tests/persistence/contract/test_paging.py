@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from coach.enums import CoachingState
 from coach.persistence import DatabaseInterface
 from coach.persistence.base import MAX_PAGE_SIZE
@@ -97,9 +95,9 @@ async def test_the_last_page_has_no_next_cursor(db: DatabaseInterface) -> None:
 async def test_a_page_size_out_of_range_raises_value_error(db: DatabaseInterface) -> None:
     """limit must be 1..MAX_PAGE_SIZE for both lists."""
     for limit in (0, -1, MAX_PAGE_SIZE + 1):
-        with pytest.raises(ValueError):
+        with b.raises(ValueError):
             await db.list_users(limit=limit)
-        with pytest.raises(ValueError):
+        with b.raises(ValueError):
             await db.list_sessions(limit=limit)
     assert (await db.list_users(limit=MAX_PAGE_SIZE)).items == []
     assert (await db.list_sessions(limit=1)).items == []
@@ -110,9 +108,9 @@ async def test_a_malformed_cursor_raises_value_error(db: DatabaseInterface) -> N
     await db.save_context(b.context("ann", "s1"))
     # not base64 / base64 of "not json" / base64 of "[1,2,3]"
     for cursor in ("not a cursor!", "bm90IGpzb24", "WzEsMiwzXQ"):
-        with pytest.raises(ValueError):
+        with b.raises(ValueError):
             await db.list_users(cursor=cursor)
-        with pytest.raises(ValueError):
+        with b.raises(ValueError):
             await db.list_sessions(cursor=cursor)
 
 

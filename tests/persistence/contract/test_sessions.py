@@ -63,7 +63,7 @@ async def test_a_record_naming_another_users_session_raises_ownership_error(
     """Session ids are global: another user's record for the session is refused, nothing written."""
     await db.save_state(b.state("ann", "s1", CoachingState.IDENTITY_BRAINSTORMING))
     before = await db.count_records()
-    with pytest.raises(OwnershipError):
+    with b.raises(OwnershipError):
         await FIRST_RECORDS[kind](db, "bob", "s1")
     assert await db.count_records() == before
     assert await db.get_user("bob") is None
@@ -76,7 +76,7 @@ async def test_a_record_naming_another_users_session_raises_ownership_error(
 async def test_an_identity_id_of_another_user_raises_ownership_error(db: DatabaseInterface) -> None:
     """Saving an identity whose id belongs to another user's identity is refused."""
     theirs = await db.save_identity(b.identity("ann", "Daily Walker"))
-    with pytest.raises(OwnershipError):
+    with b.raises(OwnershipError):
         await db.save_identity(b.identity("bob", "Night Owl", id=theirs.id))
     stored = await db.get_identity(theirs.id)
     assert stored is not None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from coach.enums import ActionStatus, CoachingState, TurnStatus
 from coach.errors import DuplicateTurnError
 from coach.persistence import ActionResultRecord, DatabaseInterface, TurnRecord
@@ -83,7 +81,7 @@ async def test_a_second_ok_turn_for_one_message_raises_duplicate_turn_error(
 ) -> None:
     """The same client message id answered twice gives one turn; the second save is refused."""
     await db.save_turn(b.turn("ann", "s1", "m1", raw_output="first"))
-    with pytest.raises(DuplicateTurnError):
+    with b.raises(DuplicateTurnError):
         await db.save_turn(b.turn("ann", "s1", "m1", raw_output="second"))
     turns = await db.list_turns("s1")
     assert [(t.seq, t.raw_output) for t in turns] == [(1, "first")]
@@ -118,7 +116,7 @@ async def test_after_an_ok_turn_no_further_turn_of_the_message_is_stored(
 ) -> None:
     """Once a message has an ok turn, even a failed turn for it is refused; the ok turn stays."""
     await db.save_turn(b.turn("ann", "s1", "m1", raw_output="answered"))
-    with pytest.raises(DuplicateTurnError):
+    with b.raises(DuplicateTurnError):
         await db.save_turn(b.turn("ann", "s1", "m1", status=TurnStatus.FAILED))
     latest = await db.get_turn_for_message("s1", "m1")
     assert latest is not None

@@ -33,7 +33,7 @@ async def test_save_user_replaces_data_keeps_created_at_and_sets_updated_at(
     await db.save_user(b.user("ann", data={"name": "Ann", "goals": ["run"]}, created_at=first))
     before = b.tick()
     await db.save_user(
-        b.user("ann", data={"name": "Anna"}, created_at=datetime(2025, 1, 1, tzinfo=UTC))
+        b.user("ann", data={"name": "Anna"}, created_at=datetime(2025, 1, 1, tzinfo=UTC), version=1)
     )
     stored = await db.get_user("ann")
     assert stored is not None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from coach.errors import ConcurrencyError
 from coach.persistence import DatabaseInterface
 
@@ -35,7 +33,7 @@ async def test_a_stale_version_raises_concurrency_error_and_writes_nothing(
 
     second.messages.append(b.message("second writer"))
     second.user_data = {"summary": "second writer"}
-    with pytest.raises(ConcurrencyError):
+    with b.raises(ConcurrencyError):
         await db.save_context(second)
     stored = await db.get_context("ann", "s1")
     assert stored is not None
@@ -49,7 +47,7 @@ async def test_version_0_for_an_existing_context_raises_concurrency_error(
 ) -> None:
     """A "new" context (version 0) for a session that already has one is refused."""
     await b.stored_context(db, "ann", "s1", 2)
-    with pytest.raises(ConcurrencyError):
+    with b.raises(ConcurrencyError):
         await db.save_context(b.context("ann", "s1", b.messages(3), user_data={"x": 1}))
     stored = await db.get_context("ann", "s1")
     assert stored is not None
@@ -60,7 +58,7 @@ async def test_a_version_for_a_context_never_stored_raises_concurrency_error(
     db: DatabaseInterface,
 ) -> None:
     """Saving version 3 of a context that does not exist is refused: the stored version is 0."""
-    with pytest.raises(ConcurrencyError):
+    with b.raises(ConcurrencyError):
         await db.save_context(b.context("ann", "s1", b.messages(1), version=3))
     assert await db.get_context("ann", "s1") is None
     assert (await db.count_records())["messages"] == 0

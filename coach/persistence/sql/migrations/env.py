@@ -1,6 +1,6 @@
 """Alembic environment: runs the migrations on a connection given by the caller, or (from the
-``alembic`` command line) on one it opens from ``-x url=...`` with the async engine pattern
-(``NullPool`` plus ``run_sync``)."""
+``alembic`` command line) on one it opens from ``-x url=...`` the way the app does
+(``engine.Engines``: one write transaction)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from coach.persistence.sql.engine import WRITE_OPTION, create_engine, parse_url
+from coach.persistence.sql.engine import Engines, parse_url
 from coach.persistence.sql.migrate import run_migrations
 from coach.persistence.sql.tables import Base
 
@@ -22,19 +22,17 @@ def _url() -> str:
     )
     if not url:
         raise SystemExit(
-            "no database URL: pass one with -x url=..., for example "
-            "-x url=sqlite+aiosqlite:///data/coach.db"
+            "no database URL: pass one with -x url=..., for example -x url=sqlite:///data/coach.db"
         )
     return url
 
 
 async def _run_online(url: str) -> None:
-    engine = create_engine(parse_url(url), foreign_keys=False, migrations=True)
+    engines = Engines(parse_url(url), foreign_keys=False, migrations=True)
     try:
-        async with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
-            await connection.run_sync(run_migrations)
+        await engines.run(run_migrations, write=True)
     finally:
-        await engine.dispose()
+        await engines.dispose()
 
 
 def _run_offline(url: str) -> None:

@@ -1,0 +1,299 @@
+"""The rules of ``DatabaseInterface``, written once.
+
+Each backend reads what is stored (a session's owner, its context's version and size, the
+user's identities), calls these pure checks, and writes only when they pass. So the memory and
+SQL backends accept and refuse the same writes, with the same exception types and messages.
+The SQL backend also keeps unique indexes behind the label and turn rules, for writers in other
+transactions; it reports their violations with the errors built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from coach.enums import IdentityState
+from coach.errors import (
+    ConcurrencyError,
+    DuplicateLabelError,
+    DuplicateTurnError,
+    OwnershipError,
+    PersistenceError,
+)
+from coach.persistence.records import (
+    ContextRecord,
+    IdentityRecord,
+    JsonDict,
+    MessageRecord,
+    TurnCommit,
+    utcnow,
+)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+#: Fields of an identity that ``update_identity`` refuses to change.
+FROZEN_IDENTITY_FIELDS = frozenset({"id", "user_id", "created_at"})
+
+
+def check_page_size(limit: int) -> None:
+    """Raise ``ValueError`` unless ``1 <= limit <= MAX_PAGE_SIZE``."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+
+
+def label_key(label: str) -> str:
+    """The form in which labels are compared for uniqueness (case-insensitive, trimmed)."""
+    return " ".join(label.split()).casefold()
+
+
+def merged_user_data(current: JsonDict, data: Mapping[str, Any]) -> JsonDict:
+    """``current`` with ``data``'s top-level keys replaced (a new dict)."""
+    return {**current, **data}
+
+
+def apply_identity_changes(identity: IdentityRecord, changes: Mapping[str, Any]) -> IdentityRecord:
+    """Return a validated copy of ``identity`` with ``changes`` applied and ``updated_at`` now.
+
+    Raises:
+        ValueError: a field that does not exist or cannot be changed, or an invalid value.
+    """
+    unknown = set(changes) - set(IdentityRecord.model_fields)
+    frozen = set(changes) & FROZEN_IDENTITY_FIELDS
+    if unknown or frozen:
+        raise ValueError(f"cannot change identity fields: {sorted(unknown | frozen)}")
+    data = identity.model_dump()
+    data.update(changes)
+    data["updated_at"] = utcnow()
+    try:
+        return IdentityRecord.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(f"invalid identity change: {e}") from e
+
+
+# -- what a backend reads before a write ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """What is stored of a session when a write begins."""
+
+    user_id: str
+    #: ``None`` when the session has no context yet.
+    context_version: int | None
+    message_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIdentity:
+    """What the rules need of a stored identity."""
+
+    id: str
+    user_id: str
+    label: str
+    dismissed: bool
+    version: int
+
+    @classmethod
+    def of(cls, identity: IdentityRecord, *, version: int | None = None) -> StoredIdentity:
+        return cls(
+            identity.id,
+            identity.user_id,
+            identity.label,
+            identity.state is IdentityState.DISMISSED,
+            identity.version if version is None else version,
+        )
+
+
+# -- the checks ----------------------------------------------------------------------------------
+
+
+def commit_owner(commit: TurnCommit) -> tuple[str, str | None]:
+    """The user, and the session if any, that every part of ``commit`` must belong to.
+
+    Raises:
+        ValueError: the commit is empty, or its parts name different sessions.
+        OwnershipError: its parts name different users.
+    """
+    parts: list[tuple[str, str, str | None]] = []
+    if commit.context is not None:
+        parts.append(("context", commit.context.user_id, commit.context.session_id))
+    if commit.state is not None:
+        parts.append(("state", commit.state.user_id, commit.state.session_id))
+    if commit.turn is not None:
+        parts.append(("turn", commit.turn.user_id, commit.turn.session_id))
+    if commit.user is not None:
+        parts.append(("user record", commit.user.id, None))
+    parts += [(f"identity {i.id!r}", i.user_id, None) for i in commit.identities]
+    if not parts:
+        raise ValueError("an empty commit: give at least one record to write")
+    first_kind, owner, _ = parts[0]
+    session = next((s for _, _, s in parts if s is not None), None)
+    for kind, user_id, session_id in parts:
+        if session_id is not None and session_id != session:
+            raise ValueError(f"the {kind} is for session {session_id!r}, not {session!r}")
+        if user_id != owner:
+            raise OwnershipError(
+                f"the {kind} belongs to user {user_id!r}, the {first_kind} to {owner!r}; "
+                "a commit writes the records of one user"
+            )
+    return owner, session
+
+
+def check_session_owner(session_id: str, stored: StoredSession | None, user_id: str) -> None:
+    """Session ids are global: a session of another user cannot be written for ``user_id``."""
+    if stored is not None and stored.user_id != user_id:
+        raise OwnershipError(
+            f"session {session_id!r} belongs to another user, not to {user_id!r}; "
+            "session ids are global: start a new session id for this user"
+        )
+
+
+def check_commit(
+    commit: TurnCommit, stored: StoredSession | None, *, answered: bool
+) -> list[MessageRecord]:
+    """Check a whole commit against what is stored; return the messages it appends.
+
+    Args:
+        stored: the commit's session as stored (``None``: a new session, or no session).
+        answered: the commit carries a turn whose user message already has an ``ok`` turn.
+
+    Raises:
+        ValueError, OwnershipError: as ``commit_owner``, or the session is another user's.
+        DuplicateTurnError: the turn's user message was answered already (the same message
+            sent twice); checked before the context, whose version is then stale too.
+        ConcurrencyError, PersistenceError: as ``new_messages``.
+    """
+    owner, session_id = commit_owner(commit)
+    if session_id is not None:
+        check_session_owner(session_id, stored, owner)
+    if commit.turn is not None and answered:
+        raise duplicate_turn(commit.turn.session_id, commit.turn.user_message_id)
+    if commit.context is None:
+        return []
+    return new_messages(commit.context, stored)
+
+
+def new_messages(context: ContextRecord, stored: StoredSession | None) -> list[MessageRecord]:
+    """Check a context save against what is stored; return the messages it appends.
+
+    Raises:
+        ConcurrencyError: the version is stale (someone saved in between), or 0 for a context
+            that exists.
+        PersistenceError: the record drops stored messages, skips some, or repeats an id.
+    """
+    sid = context.session_id
+    check_version(
+        f"the context of session {sid!r}",
+        None if stored is None else stored.context_version,
+        context.version,
+    )
+    count = 0 if stored is None else stored.message_count
+    if not context.first_message_index <= count <= context.total_messages:
+        raise PersistenceError(
+            f"the context of session {sid!r} holds messages {context.first_message_index}.."
+            f"{context.total_messages} but {count} are stored: messages are append-only, so a "
+            "saved context must end at or after the stored messages and start at or before "
+            "their end; load the context again before saving it"
+        )
+    ids = [m.id for m in context.messages]
+    if len(set(ids)) != len(ids):
+        raise PersistenceError(
+            f"the context of session {sid!r} holds the same message id twice; "
+            "every message needs an id of its own"
+        )
+    return context.messages[count - context.first_message_index :]
+
+
+def check_version(what: str, stored: int | None, given: int) -> None:
+    """A record read at version ``given`` (0: a new record) may only replace version ``stored``
+    (``None``: nothing stored).
+
+    Raises:
+        ConcurrencyError: someone else saved (or deleted) the record since it was read.
+    """
+    if given == (stored or 0):
+        return
+    if given == 0:
+        raise ConcurrencyError(
+            f"{what} already exists (version {stored}); load it and apply the change again"
+        )
+    shown = "it was deleted" if stored is None else f"the stored version is {stored}"
+    raise ConcurrencyError(
+        f"{what} was saved by someone else (version {given} was read, {shown}); "
+        "reload it and apply the change again"
+    )
+
+
+def check_identities(
+    identities: Sequence[IdentityRecord], stored: Iterable[StoredIdentity]
+) -> None:
+    """Check identities to upsert, in order, against the stored ones.
+
+    Args:
+        stored: the stored identities of the identities' user, and any stored identity with
+            the id of one being written.
+
+    Raises:
+        OwnershipError: an id is another user's identity.
+        ConcurrencyError: an identity's version is not the stored one (0 for one that exists).
+        DuplicateLabelError: a label clashes (case-insensitively) with another non-dismissed
+            identity of the user, as stored or as written earlier in ``identities``.
+    """
+    current = {s.id: s for s in stored}
+    for identity in identities:
+        existing = current.get(identity.id)
+        if existing is not None and existing.user_id != identity.user_id:
+            raise identity_owner_error(identity)
+        check_version(
+            f"identity {identity.label!r} ({identity.id})",
+            None if existing is None else existing.version,
+            identity.version,
+        )
+        written = StoredIdentity.of(identity, version=identity.version + 1)
+        if not written.dismissed:
+            key = label_key(identity.label)
+            for other in current.values():
+                if (
+                    other.id != identity.id
+                    and other.user_id == identity.user_id
+                    and not other.dismissed
+                    and label_key(other.label) == key
+                ):
+                    raise duplicate_label(identity)
+        current[identity.id] = written
+
+
+# -- errors shared with the storage's own guards ----------------------------------------------
+
+
+def duplicate_label(identity: IdentityRecord) -> DuplicateLabelError:
+    return DuplicateLabelError(
+        f"user {identity.user_id!r} already has an identity labelled {identity.label!r} "
+        "(labels are compared case-insensitively); choose another label or dismiss the other "
+        "identity first"
+    )
+
+
+def identity_owner_error(identity: IdentityRecord) -> OwnershipError:
+    return OwnershipError(
+        f"identity {identity.id!r} belongs to another user than {identity.user_id!r}; "
+        "give a new identity a new id"
+    )
+
+
+def duplicate_turn(session_id: str, user_message_id: str) -> DuplicateTurnError:
+    return DuplicateTurnError(
+        f"message {user_message_id!r} of session {session_id!r} already has a completed turn; "
+        "load the session to see its reply instead of sending it again"
+    )
+
+
+def message_ids_taken(session_id: str, taken: Iterable[str]) -> PersistenceError:
+    return PersistenceError(
+        f"saving the messages of session {session_id!r} failed: message ids already stored: "
+        f"{', '.join(sorted(taken))}; every message needs an id of its own"
+    )
