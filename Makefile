@@ -42,7 +42,7 @@ browser:
 test: install-dev browser
 	@$(PY) -m pytest -m "not browser" $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
-	  $(PY) -m pytest -m browser tests/browser $(PYTEST_ARGS); rc2=$$?; \
+	  $(PY) -m pytest -m browser tests/browser bench/tests $(PYTEST_ARGS); rc2=$$?; \
 	  if [ $$rc2 -eq 5 ]; then echo "pytest collected no browser tests: failing" >&2; exit 1; fi; \
 	  if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$rc2
 
