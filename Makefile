@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: install install-dev run init-db demo-data test test-fast lint format bench browser clean
+.PHONY: install install-dev run init-db demo-data test test-fast lint format bench browser screenshots clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,9 +42,13 @@ browser:
 test: install-dev browser
 	@$(PY) -m pytest -m "not browser" $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
-	  $(PY) -m pytest -m browser tests/browser $(PYTEST_ARGS); rc2=$$?; \
+	  $(PY) -m pytest -m browser tests/browser bench/tests $(PYTEST_ARGS); rc2=$$?; \
 	  if [ $$rc2 -eq 5 ]; then echo "pytest collected no browser tests: failing" >&2; exit 1; fi; \
 	  if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$rc2
+
+## Refresh the README's screenshots in docs/screenshots/ (the tests alone write to a temporary folder).
+screenshots: install-dev browser
+	COACH_TEST_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser tests/browser/test_screenshots.py $(PYTEST_ARGS)
 
 test-fast: install-dev
 	$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)

@@ -37,9 +37,9 @@ from typing import Any
 
 import psycopg
 
-from bench import serve
 from bench.common import RESULTS_DIR, Stats, mask, print_table, save_results
 from bench.pg import psycopg_dsn
+from devtools import serve
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/coach_bench"

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from bench import serve
 from coach.demo import play_demo
+from devtools import serve
 from tests.browser.helpers import VIEWPORT, AppServer, Demo, run_on_database
 from tests.llm.fake_openai_server import FakeOpenAIServer
 

@@ -13,9 +13,11 @@ pytestmark = pytest.mark.browser
 def test_a_deep_link_on_a_fresh_server_goes_through_the_router(
     app_server: AppServer, page: Page
 ) -> None:
-    # Collected first among the browser tests (see conftest), so nobody has opened "/" yet:
-    # Streamlit would run pages/inspector.py alone as an old-style multipage app.
-    fresh = app_server.page_loads == 0
+    # Without the router, Streamlit would run pages/inspector.py alone as an old-style multipage
+    # app on a server's first visit. The conftest runs this test first among the browser tests.
+    assert app_server.page_loads == 0, (
+        "the server was visited before this test: it must run first (see tests/browser/conftest)"
+    )
     app_server.open(page, f"/inspector?session_id={app_server.demo.session_id}")
     nav = page.get_by_test_id("stSidebarNav")
     # The router's navigation (titles and icons), not the file names of pages/.
@@ -25,8 +27,6 @@ def test_a_deep_link_on_a_fresh_server_goes_through_the_router(
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar).to_contain_text("Model: openai / gpt-5.4-mini · API key: set")
     expect(sidebar).not_to_contain_text("test-key")
-    if not fresh:
-        pytest.skip("not the server's first visit (run this test first to check that part)")
 
 
 def test_the_inspector_deep_link_shows_that_session(app_server: AppServer, page: Page) -> None:

@@ -1,8 +1,14 @@
-"""Screenshots of every page for ``docs/screenshots/`` (overwritten on each run), taken on the demo
-data. Each page is also checked to render without an error."""
+"""Screenshots of every page, taken on the demo data; each page is also checked to render without
+an error.
+
+They go to a temporary folder, so a test run changes no tracked file. ``make screenshots`` names
+``docs/screenshots/`` (the README's) in ``COACH_TEST_SCREENSHOTS_DIR`` to refresh them.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +18,7 @@ from tests.browser.helpers import AppServer, no_exception, wait_ready
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS_ENV = "COACH_TEST_SCREENSHOTS_DIR"
 TABS = ("State", "Context", "Identities", "Turns", "Prompt", "User")
 
 
@@ -23,31 +29,53 @@ def to_top(element: Locator) -> None:
     )
 
 
-def shoot(page: Page, name: str) -> None:
-    wait_ready(page)
-    no_exception(page)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / f"{name}.png", animations="disabled", caret="hide")
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder named by ``$COACH_TEST_SCREENSHOTS_DIR``, else a new temporary one."""
+    named = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(named) if named else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
-def test_screenshot_the_coach(app_server: AppServer, page: Page) -> None:
+@pytest.fixture
+def shoot(page: Page, shots: Path) -> Callable[[str], None]:
+    """Wait until the page is ready and error-free, then save it as ``<name>.png``."""
+
+    def save(name: str) -> None:
+        wait_ready(page)
+        no_exception(page)
+        path = shots / f"{name}.png"
+        page.screenshot(path=path, animations="disabled", caret="hide")
+        assert path.read_bytes().startswith(b"\x89PNG"), f"{path} is no PNG"
+
+    return save
+
+
+def test_screenshot_the_coach(
+    app_server: AppServer, page: Page, shoot: Callable[[str], None]
+) -> None:
     demo = app_server.demo
     app_server.open(page, f"/?user_id={demo.user_id}&session_id={demo.session_id}")
     expect(page.get_by_test_id("stSidebar")).to_contain_text("Creative Visionary")
-    shoot(page, "coach")
+    shoot("coach")
 
     app_server.open(page, "/")
     expect(page.get_by_role("button", name="Start coaching")).to_be_visible()
-    shoot(page, "coach-choose-client")
+    shoot("coach-choose-client")
 
 
-def test_screenshot_the_sessions_page(app_server: AppServer, page: Page) -> None:
+def test_screenshot_the_sessions_page(
+    app_server: AppServer, page: Page, shoot: Callable[[str], None]
+) -> None:
     app_server.open(page, "/sessions")
     expect(page.get_by_test_id("stDataFrame")).to_have_count(2)
-    shoot(page, "sessions")
+    shoot("sessions")
 
 
-def test_screenshot_every_inspector_tab(app_server: AppServer, page: Page) -> None:
+def test_screenshot_every_inspector_tab(
+    app_server: AppServer, page: Page, shoot: Callable[[str], None]
+) -> None:
     app_server.open(page, f"/inspector?session_id={app_server.demo.session_id}")
     for tab in TABS:
         page.get_by_role("tab", name=tab).click()
@@ -60,17 +88,19 @@ def test_screenshot_every_inspector_tab(app_server: AppServer, page: Page) -> No
             to_top(turn)
         elif tab != "State":  # the tab bar at the top, the tab's content below it
             to_top(page.get_by_role("tablist"))
-        shoot(page, f"inspector-{tab.lower()}")
+        shoot(f"inspector-{tab.lower()}")
 
     page.get_by_role("tab", name="State").click()
     page.get_by_test_id("stExpander").filter(has_text="Delete").locator("summary").click()
     page.get_by_test_id("stExpander").filter(has_text="Delete").evaluate(
         "e => e.scrollIntoView({block: 'end'})"
     )
-    shoot(page, "inspector-delete")
+    shoot("inspector-delete")
 
 
-def test_screenshot_the_inspector_session_picker(app_server: AppServer, page: Page) -> None:
+def test_screenshot_the_inspector_session_picker(
+    app_server: AppServer, page: Page, shoot: Callable[[str], None]
+) -> None:
     app_server.open(page, "/inspector")
     expect(page.get_by_role("button", name="Open", exact=True).last).to_be_visible()
-    shoot(page, "inspector-pick-session")
+    shoot("inspector-pick-session")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
@@ -23,6 +26,10 @@ from coach.persistence.sql.tables import TABLES, Base
 
 INIT_COMMAND = "python -m coach init-db"
 REPO = Path(__file__).resolve().parents[2]
+#: App processes starting at once in the concurrency test, and how long after the last of them
+#: is ready they all call initialize() (a wall-clock moment: a barrier across processes).
+INITIALIZING_PROCESSES = 4
+START_DELAY_S = 0.5
 
 
 async def _run(url: str, fn: Any) -> Any:
@@ -140,16 +147,77 @@ def test_the_alembic_command_line_migrates_too(tmp_path: Path) -> None:
     assert (version,) == head_revisions()
 
 
+def _start_initializer(url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.persistence.initialize_worker", "--url", url],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def _run_initializers(url: str, count: int) -> list[dict[str, Any]]:
+    """Start ``count`` processes, let them all call ``initialize()`` at one moment, and return
+    their reports (see ``initialize_worker``). Fails the test if any of them failed."""
+    workers = [_start_initializer(url) for _ in range(count)]
+    try:
+        for worker in workers:  # every process has imported everything before any starts
+            assert worker.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(worker.stdout.readline), 120)
+            if line.strip() != "ready":
+                worker.kill()
+                _, err = worker.communicate(timeout=30)
+                pytest.fail(f"an initializing process did not start: {line!r}\n{err}")
+        start_at = time.time() + START_DELAY_S
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write(f"go {start_at}\n")
+            worker.stdin.flush()
+        outputs = [await asyncio.to_thread(w.communicate, timeout=120) for w in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    reports = []
+    for worker, (out, err) in zip(workers, outputs, strict=True):
+        lines = out.strip().splitlines()
+        report = json.loads(lines[-1]) if lines else {"error": "no report"}
+        assert worker.returncode == 0 and report["error"] is None, (
+            f"an initializing process failed ({worker.returncode}): {report['error']}\n{err}"
+        )
+        reports.append(report)
+    return reports
+
+
+def _version_rows(conn: Connection) -> list[str]:
+    return [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
+
+
 async def test_concurrent_initialize_migrates_once(sql_url: str) -> None:
     """Several app processes starting at once: one migrates, the others find the schema."""
-    dbs = [SQLDatabase(sql_url) for _ in range(3)]
+    reports = await _run_initializers(sql_url, INITIALIZING_PROCESSES)
+
+    # They really ran at the same time: some were inside initialize() together.
+    first_done = min(r["finished"] for r in reports)
+    together = [r for r in reports if r["started"] < first_done]
+    assert len(together) >= 2, f"the processes did not overlap: {reports}"
+    # One process ran every migration step, once; the others found the schema at head.
+    revisions = list(ScriptDirectory.from_config(alembic_config()).walk_revisions())
+    migrating = [r["steps"] for r in reports if r["steps"]]
+    assert len(migrating) == 1, f"more than one process migrated: {migrating}"
+    assert len(migrating[0]) == len(revisions)
+    assert await _run(sql_url, _version_rows) == list(head_revisions())
+    assert await _run(sql_url, _tables) == {*TABLES, "alembic_version"}
+    assert await _run(sql_url, _schema_diff) == []
+    db = SQLDatabase(sql_url)
     try:
-        await asyncio.gather(*(db.initialize() for db in dbs))
-        await dbs[0].check_schema()
+        await db.check_schema()
     finally:
-        for db in dbs:
-            await db.close()
-    assert await _run(sql_url, _revisions) == head_revisions()
+        await db.close()
 
 
 async def test_an_in_memory_sqlite_database_works() -> None:

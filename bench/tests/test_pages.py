@@ -4,22 +4,30 @@ database, so it cannot rot. Its figures are not checked here: timings belong in 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from coach.demo import play_demo
-from tests.browser.helpers import run_on_database
-
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def load_demo_data(database_url: str) -> None:
+    """The demo session, through the command line (``python -m coach demo-data``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COACH_")}
+    command = [sys.executable, "-m", "coach", "--database-url", database_url, "demo-data"]
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_the_page_load_benchmark_runs(postgres_url: str, tmp_path: Path) -> None:
-    run_on_database(postgres_url, play_demo)
+    load_demo_data(postgres_url)
     # In a process of its own: it drives Chromium with Playwright's sync API, like these tests.
     command = [sys.executable, "-m", "bench.pages", "--pg-url", postgres_url]
     command += ["--runs", "1", "--warmup", "0", "--results-dir", str(tmp_path)]

@@ -1,6 +1,6 @@
 """Start and stop ``streamlit run app.py`` on loopback, and the browser that opens it, for the
-page benchmark and the browser tests (one copy of the command line, the health check, the
-shutdown and the browser's flags)."""
+page benchmark (``bench/pages.py``) and the browser tests (``tests/browser/``): one copy of the
+command line, the health check, the shutdown and the browser's flags."""
 
 from __future__ import annotations
 
