@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from coach.action_params import allowed_in_order
+from coach.actions.params import allowed_in_order
 from coach.enums import CoachingState, IdentityCategory, IdentityState
 from coach.errors import CoachError
 from coach.models import CoachContext
@@ -193,7 +193,7 @@ def test_allowed_actions_match_the_spec_table(manager: PromptManager, state: Coa
 
 @pytest.mark.parametrize("state", list(CoachingState))
 def test_allowed_actions_match_the_engine(manager: PromptManager, state: CoachingState) -> None:
-    # The schema and the checks use coach.action_params; the prompt must tell the same story.
+    # The schema and the checks use coach.actions.params; the prompt must tell the same story.
     assert manager.allowed_actions(state) == tuple(a.value for a in allowed_in_order(state))
 
 

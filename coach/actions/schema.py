@@ -1,6 +1,6 @@
 """The JSON schema of a coach reply, built per phase from that phase's allowed actions.
 
-The schema is derived from the params models in ``coach.action_params`` and rewritten into the
+The schema is derived from the params models in ``coach.actions.params`` and rewritten into the
 subset that OpenAI's strict structured outputs accept: every object lists all its properties in
 ``required`` and sets ``additionalProperties`` to false, an optional parameter becomes a nullable
 type, ``$ref``\\s are inlined, and keywords strict mode refuses (``minLength``, ``pattern``,
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from coach.action_params import PARAMS_MODELS, ActionType, allowed_in_order
+from coach.actions.params import PARAMS_MODELS, ActionType, allowed_in_order
 from coach.enums import CoachingState
 
 #: One line per action, sent to the model inside the schema.
