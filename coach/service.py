@@ -49,8 +49,8 @@ from coach.persistence.records import (
     UserRecord,
     new_id,
 )
-from coach.prompt_variables import phase_variables, welcome_variables
 from coach.prompts import PromptManager, RenderedPrompt
+from coach.prompts.variables import phase_variables, welcome_variables
 from coach.state_machine import apply_transition, evaluate_transition
 
 #: How often a turn is run again when another process wrote the session in between.

@@ -22,7 +22,6 @@ from coach.enums import CoachingState, IdentityCategory, IdentityState
 from coach.errors import CoachError
 from coach.models import CoachContext
 from coach.persistence.records import ActionItemRecord, IdentityRecord
-from coach.prompt_variables import phase_variables, welcome_variables
 from coach.prompts import (
     DEFAULT_PROMPT_DIR,
     PromptError,
@@ -31,6 +30,7 @@ from coach.prompts import (
     RenderedPrompt,
     create_prompt_manager,
 )
+from coach.prompts.variables import phase_variables, welcome_variables
 
 S = CoachingState
 
