@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from coach.inspect import load_session_view, phase_label
+from coach.inspection import load_session_view, phase_label
 from ui import inspector, render
 from ui.chat import when
 from ui.routing import require_router

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from coach.enums import CoachingState
-from coach.inspect import activity_bounds, phase_label, phase_number
+from coach.inspection import activity_bounds, phase_label, phase_number
 from coach.models import PHASE_ORDER
 from ui import render
 from ui.paging import current_cursor, pager

@@ -17,7 +17,7 @@ import streamlit as st
 
 from coach.enums import MessageRole, TurnStatus
 from coach.errors import CoachError
-from coach.inspect import load_session_bundle, phase_label, unanswered_user_messages
+from coach.inspection import load_session_bundle, phase_label, unanswered_user_messages
 from coach.llm.base import TextDelta
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (

@@ -26,7 +26,7 @@ from coach.errors import (
     PersistenceError,
     SchemaOutdatedError,
 )
-from coach.inspect import as_json, identities_by_state, phase_label, phase_number
+from coach.inspection import as_json, identities_by_state, phase_label, phase_number
 from coach.models import PHASE_ORDER
 from coach.persistence.records import IdentityRecord
 from coach.service import SessionInfo
