@@ -30,8 +30,8 @@ from coach.persistence.records import (
     new_id,
 )
 from coach.service import TurnEvent, TurnResult, validate_user_message
+from ui.app_runtime import AppRuntime
 from ui.render import safe_markdown, show_error
-from ui.runtime import AppRuntime
 
 #: How many of the newest messages the chat shows.
 CHAT_MESSAGES = 100

@@ -30,11 +30,11 @@ from coach.inspection import (
     turn_rows,
 )
 from coach.persistence.records import TurnRecord
+from ui.app_runtime import AppRuntime
 from ui.charts import phase_timeline_chart
 from ui.chat import user_name
 from ui.paging import current_cursor, pager
 from ui.render import escape_markdown, json_view, safe_markdown, show_error, stop_on_error
-from ui.runtime import AppRuntime
 from ui.tables import sessions_table
 
 MESSAGES_PER_PAGE = 50

@@ -30,7 +30,7 @@ from coach.inspection import as_json, identities_by_state, phase_label, phase_nu
 from coach.models import PHASE_ORDER
 from coach.persistence.records import IdentityRecord
 from coach.service import SessionInfo
-from ui.runtime import AppRuntime
+from ui.app_runtime import AppRuntime
 
 MODEL_HELP = (
     "Set `COACH_OPENAI_API_KEY` (and `COACH_OPENAI_MODEL`, or `COACH_OPENAI_BASE_URL` for any "

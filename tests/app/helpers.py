@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from coach.demo import play_demo
 from coach.llm.scripted import ScriptedLLMClient
 from coach.service import SessionInfo
-from ui.runtime import AppRuntime, get_runtime
+from ui.app_runtime import AppRuntime, get_runtime
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 #: AppTest's default of 3 s is far too short for a first run on two shared cores.
