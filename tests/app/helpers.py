@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from coach.demo import play_demo
 from coach.llm.scripted import ScriptedLLMClient
-from coach.service import SessionInfo
+from coach.service import StartedSession
 from ui.app_runtime import AppRuntime, get_runtime
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -28,7 +28,7 @@ def scripted_client() -> ScriptedLLMClient:
     return client
 
 
-def load_demo() -> SessionInfo:
+def load_demo() -> StartedSession:
     rt = runtime()
     return rt.run(play_demo(rt.db))
 
