@@ -37,7 +37,7 @@ from coach.actions.reply import (
     describe_validation_error,
     parse_reply,
 )
-from coach.actions.schema import response_schema, response_schema_name
+from coach.actions.schema import response_schema
 from coach.enums import ActionStatus, CoachingState
 from coach.models import CoachContext
 from coach.persistence.records import ActionResultRecord, JsonDict, utcnow
@@ -161,5 +161,4 @@ __all__ = [
     "parse_reply",
     "referenced_identity_ids",
     "response_schema",
-    "response_schema_name",
 ]

@@ -127,15 +127,9 @@ def response_schema(state: CoachingState) -> dict[str, Any]:
     }
 
 
-def response_schema_name(state: CoachingState) -> str:
-    """A name for the schema of ``state`` (OpenAI asks for one: ``[a-zA-Z0-9_-]``, ≤ 64)."""
-    return f"coach_reply_{state.value}"
-
-
 __all__ = [
     "ACTION_DESCRIPTIONS",
     "action_schema",
     "response_schema",
-    "response_schema_name",
     "strict_schema",
 ]
