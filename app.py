@@ -2,7 +2,7 @@
 
 Run with ``streamlit run app.py``. Settings come from the environment (``COACH_*``) and
 ``.streamlit/secrets.toml``; the runtime (event loop, database, model client, service) is built
-once per process in ``ui.runtime``. The pages in ``pages/`` only render.
+once per process in ``ui.app_runtime``. The pages in ``pages/`` only render.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from coach.config import Settings
 from coach.errors import CoachError
+from ui.app_runtime import get_runtime, read_secrets
 from ui.render import show_error
-from ui.runtime import get_runtime, read_secrets
 
 st.set_page_config(page_title="Identity Coach Playground", page_icon="🧭", layout="wide")
 

@@ -23,7 +23,7 @@ from coach.llm.base import ChatMessage, LLMRequest, TextDelta
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence import DatabaseType, create_database
 from coach.persistence.records import new_id
-from coach.service import CoachService, SessionInfo
+from coach.service import CoachService, StartedSession
 
 TARGET_MEDIAN_MS = 5.0
 TARGET_FLATNESS = 1.5
@@ -57,10 +57,10 @@ async def engine_overhead(config: EngineConfig, directory: Path) -> dict[str, An
     try:
         service = CoachService(ScriptedLLMClient(function=scripted_reply), db)
 
-        async def start() -> SessionInfo:
+        async def start() -> StartedSession:
             return await service.start_session(new_id())
 
-        async def play(info: SessionInfo, turn: int) -> float:
+        async def play(info: StartedSession, turn: int) -> float:
             started = time.perf_counter()
             result = await service.send_message_and_wait(
                 info.user_id, info.session_id, f"Turn {turn}: here is what I think about it. " * 3

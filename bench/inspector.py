@@ -22,7 +22,8 @@ from psycopg import sql
 from sqlalchemy import event
 
 from bench.common import Stats, mask, print_table
-from bench.generate import FULL_SIZES, QUICK_SIZES, Sizes, generate
+from bench.dataset import FULL_SIZES, QUICK_SIZES, Sizes
+from bench.generate import generate
 from bench.pg import async_url, psycopg_dsn
 from coach.enums import CoachingState
 from coach.persistence.paging import encode_cursor

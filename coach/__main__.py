@@ -10,6 +10,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator, Sequence
 
+from coach.assembly import build_database, build_service, open_llm_client
 from coach.config import Settings
 from coach.demo import DemoStep, play_demo
 from coach.enums import CoachingState
@@ -17,7 +18,6 @@ from coach.errors import CoachError
 from coach.llm.base import TextDelta
 from coach.models import PHASE_ORDER
 from coach.persistence.base import DatabaseInterface
-from coach.runtime import build_database, build_service, open_llm_client
 from coach.service import TurnEvent, TurnResult
 
 

@@ -18,7 +18,7 @@ from coach.llm.base import LLMRequest
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import IdentityRecord
-from coach.service import CoachService, SessionInfo, TurnResult
+from coach.service import CoachService, StartedSession, TurnResult
 
 Reply = dict[str, Any]
 
@@ -239,7 +239,7 @@ async def play_demo(
     user_id: str | None = None,
     steps: tuple[DemoStep, ...] = DEMO_STEPS,
     on_turn: Callable[[DemoStep, TurnResult], Any] | None = None,
-) -> SessionInfo:
+) -> StartedSession:
     """Replay the demo session into ``db`` through ``CoachService`` and the scripted model.
 
     Args:

@@ -1,4 +1,4 @@
-"""The engine's view of a coaching session: ``CoachContext`` and the vocabularies it uses.
+"""The engine's view of a coaching session: ``CoachContext``, and the phases in their order.
 
 Identities, action items and messages are the persistence records themselves, not look-alike
 copies: one model per concept, so the engine and the store cannot drift apart. ``CoachContext``
@@ -10,26 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coach.enums import (
-    ActionStatus,
-    CoachingState,
-    IdentityCategory,
-    IdentityState,
-    MessageRole,
-    TurnStatus,
-)
-from coach.persistence.records import (
-    ActionItemRecord,
-    IdentityRecord,
-    JsonDict,
-    MessageRecord,
-    UTCDateTime,
-    utcnow,
-)
-
-Identity = IdentityRecord
-ActionItem = ActionItemRecord
-Message = MessageRecord
+from coach.enums import CoachingState, IdentityState
+from coach.persistence.records import IdentityRecord, JsonDict, MessageRecord, UTCDateTime, utcnow
 
 #: The phases in their usual order, for progress displays.
 PHASE_ORDER: tuple[CoachingState, ...] = tuple(CoachingState)
@@ -77,16 +59,4 @@ class CoachContext(BaseModel):
         return [i for i in self.identities if i.state in states]
 
 
-__all__ = [
-    "PHASE_ORDER",
-    "ActionItem",
-    "ActionStatus",
-    "CoachContext",
-    "CoachingState",
-    "Identity",
-    "IdentityCategory",
-    "IdentityState",
-    "Message",
-    "MessageRole",
-    "TurnStatus",
-]
+__all__ = ["PHASE_ORDER", "CoachContext"]

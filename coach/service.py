@@ -49,8 +49,8 @@ from coach.persistence.records import (
     UserRecord,
     new_id,
 )
-from coach.prompt_variables import phase_variables, welcome_variables
 from coach.prompts import PromptManager, RenderedPrompt
+from coach.prompts.variables import phase_variables, welcome_variables
 from coach.state_machine import apply_transition, evaluate_transition
 
 #: How often a turn is run again when another process wrote the session in between.
@@ -117,7 +117,7 @@ TurnEvent = TextDelta | TurnResult
 
 
 @dataclass(frozen=True)
-class SessionInfo:
+class StartedSession:
     """A session as ``start_session`` left it."""
 
     user_id: str
@@ -198,7 +198,7 @@ class CoachService:
         *,
         session_id: str | None = None,
         user_name: str | None = None,
-    ) -> SessionInfo:
+    ) -> StartedSession:
         """Open a session and store its welcome message as the first coach message.
 
         A new user gets the welcome; a returning user's new session starts in the phase where
@@ -213,7 +213,7 @@ class CoachService:
         async with self._lock(session_id):
             existing = await self.db.get_state(user_id, session_id)
             if existing is not None:
-                return SessionInfo(user_id, session_id, existing.state, None, created=False)
+                return StartedSession(user_id, session_id, existing.state, None, created=False)
             user = await self.db.get_user(user_id) or UserRecord(id=user_id)
             if user_name and not user.data.get("name"):
                 user.data = {**user.data, "name": user_name}
@@ -234,7 +234,7 @@ class CoachService:
                     user=user,
                 )
             )
-            return SessionInfo(
+            return StartedSession(
                 user_id,
                 session_id,
                 context.current_state,

@@ -7,8 +7,8 @@ from functools import partial
 import streamlit as st
 
 from ui import chat, render
+from ui.app_runtime import get_runtime
 from ui.routing import require_router
-from ui.runtime import get_runtime
 
 require_router()
 

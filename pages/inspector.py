@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from coach.inspect import load_session_view, phase_label
+from coach.inspection import load_session_view, phase_label
 from ui import inspector, render
+from ui.app_runtime import get_runtime
 from ui.chat import when
 from ui.routing import require_router
-from ui.runtime import get_runtime
 
 require_router()
 

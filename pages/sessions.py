@@ -9,12 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from coach.enums import CoachingState
-from coach.inspect import activity_bounds, phase_label, phase_number
+from coach.inspection import activity_bounds, phase_label, phase_number
 from coach.models import PHASE_ORDER
 from ui import render
+from ui.app_runtime import get_runtime
 from ui.paging import current_cursor, pager
 from ui.routing import require_router
-from ui.runtime import get_runtime
 from ui.tables import TIME_FORMAT, sessions_table
 
 require_router()

@@ -7,7 +7,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from coach.inspect import phase_label
+from coach.inspection import phase_label
 from coach.models import PHASE_ORDER
 
 _KINDS = ["start", "moved", "stayed", "no request", "refused", "refused request", "failed"]

@@ -17,7 +17,7 @@ import streamlit as st
 
 from coach.enums import MessageRole, TurnStatus
 from coach.errors import CoachError
-from coach.inspect import load_session_bundle, phase_label, unanswered_user_messages
+from coach.inspection import load_session_bundle, phase_label, unanswered_user_messages
 from coach.llm.base import TextDelta
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
@@ -30,8 +30,8 @@ from coach.persistence.records import (
     new_id,
 )
 from coach.service import TurnEvent, TurnResult, validate_user_message
+from ui.app_runtime import AppRuntime
 from ui.render import safe_markdown, show_error
-from ui.runtime import AppRuntime
 
 #: How many of the newest messages the chat shows.
 CHAT_MESSAGES = 100

@@ -1,7 +1,7 @@
 """The session inspector's tabs: State, Context, Identities, Turns, Prompt, User, and the
 delete controls. Each record view can be copied as JSON (code blocks have a copy button).
 
-What is shown is derived in ``coach.inspect``; this module only lays it out.
+What is shown is derived in ``coach.inspection``; this module only lays it out.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import streamlit as st
 
 from coach.enums import TurnStatus
 from coach.errors import CoachError
-from coach.inspect import (
+from coach.inspection import (
     SessionView,
     action_rows,
     diff_snapshots,
@@ -30,11 +30,11 @@ from coach.inspect import (
     turn_rows,
 )
 from coach.persistence.records import TurnRecord
+from ui.app_runtime import AppRuntime
 from ui.charts import phase_timeline_chart
 from ui.chat import user_name
 from ui.paging import current_cursor, pager
 from ui.render import escape_markdown, json_view, safe_markdown, show_error, stop_on_error
-from ui.runtime import AppRuntime
 from ui.tables import sessions_table
 
 MESSAGES_PER_PAGE = 50

@@ -26,11 +26,11 @@ from coach.errors import (
     PersistenceError,
     SchemaOutdatedError,
 )
-from coach.inspect import as_json, identities_by_state, phase_label, phase_number
+from coach.inspection import as_json, identities_by_state, phase_label, phase_number
 from coach.models import PHASE_ORDER
 from coach.persistence.records import IdentityRecord
-from coach.service import SessionInfo
-from ui.runtime import AppRuntime
+from coach.service import StartedSession
+from ui.app_runtime import AppRuntime
 
 MODEL_HELP = (
     "Set `COACH_OPENAI_API_KEY` (and `COACH_OPENAI_MODEL`, or `COACH_OPENAI_BASE_URL` for any "
@@ -186,7 +186,7 @@ def database_is_empty(runtime: AppRuntime) -> bool:
     return not runtime.run(runtime.db.list_users(limit=1)).items
 
 
-def demo_offer(runtime: AppRuntime, *, key: str) -> SessionInfo | None:
+def demo_offer(runtime: AppRuntime, *, key: str) -> StartedSession | None:
     """On an empty database, offer to load the demo session; the loaded session, if loaded."""
     st.info(
         "The database is empty. Load a complete sample session (Maya's journey through all six "

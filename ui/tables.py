@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from coach.inspect import phase_label, phase_number
+from coach.inspection import phase_label, phase_number
 from coach.persistence.records import SessionSummary
 
 #: Minutes are enough in tables; the full times are in the inspector.

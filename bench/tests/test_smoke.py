@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from bench import inspector, langgraph_ref, persistence
-from bench.generate import Sizes, generate, table_counts
+from bench.dataset import Sizes
+from bench.generate import generate, table_counts
 from bench.pg import database_name, psycopg_dsn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

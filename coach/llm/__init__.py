@@ -1,8 +1,13 @@
-"""Model clients behind one small interface (:class:`LLMClient`).
+"""Model clients behind one small interface (:class:`LLMClient`, in ``base``).
 
-* :class:`OpenAIClient` — OpenAI or any OpenAI-compatible server, through the official SDK.
-* :class:`LocalLLMClient` — the bundled SmolLM2-135M-Instruct model, in-process (offline).
-* :class:`ScriptedLLMClient` — deterministic replies for tests, replays and demos.
+Each provider lives in its own module and is imported from there:
+
+* ``openai_client.OpenAIClient`` — OpenAI or any OpenAI-compatible server, through the official
+  SDK.
+* ``local.LocalLLMClient`` — the bundled SmolLM2-135M-Instruct model, in-process (offline).
+* ``scripted.ScriptedLLMClient`` — deterministic replies for tests, replays and demos.
+
+Only the interface is re-exported here, so that importing it never loads a provider's SDK.
 """
 
 from __future__ import annotations
@@ -16,23 +21,13 @@ from coach.llm.base import (
     TextDelta,
     Usage,
 )
-from coach.llm.local import LocalLLMClient, find_bundled_model
-from coach.llm.openai_client import OpenAIClient, StructuredMode
-from coach.llm.scripted import Reply, ReplyFunction, ScriptedLLMClient
 
 __all__ = [
     "ChatMessage",
     "LLMClient",
     "LLMRequest",
     "LLMResponse",
-    "LocalLLMClient",
-    "OpenAIClient",
-    "Reply",
-    "ReplyFunction",
-    "ScriptedLLMClient",
     "StreamEvent",
-    "StructuredMode",
     "TextDelta",
     "Usage",
-    "find_bundled_model",
 ]

@@ -1,5 +1,6 @@
 """The coach's prompts: Markdown files with front matter in ``files/``, and the manager that
-loads, checks and renders them. ``loader`` describes the file format, ``manager`` the templating.
+loads, checks and renders them. ``loader`` describes the file format, ``manager`` the templating,
+``variables`` the values the engine fills in from a ``CoachContext``.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from types import MappingProxyType
 
 import yaml
 
-from coach.action_params import ActionType
+from coach.actions.params import ActionType
 from coach.enums import CoachingState
 from coach.errors import CoachError
 

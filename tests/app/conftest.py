@@ -1,6 +1,6 @@
 """AppTest fixtures: the real app on a fresh SQLite file with the scripted model client.
 
-The app builds one runtime per process (``ui.runtime.get_runtime``, cached with
+The app builds one runtime per process (``ui.app_runtime.get_runtime``, cached with
 ``st.cache_resource``). Tests reach the same cached runtime to feed the scripted client
 (``runtime.client.enqueue``) and to check the database; the cache is cleared around every test
 so each test gets its own database and client.

@@ -9,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from coach.demo import play_demo
 from coach.llm.scripted import ScriptedLLMClient
-from coach.service import SessionInfo
-from ui.runtime import AppRuntime, get_runtime
+from coach.service import StartedSession
+from ui.app_runtime import AppRuntime, get_runtime
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 #: AppTest's default of 3 s is far too short for a first run on two shared cores.
@@ -28,7 +28,7 @@ def scripted_client() -> ScriptedLLMClient:
     return client
 
 
-def load_demo() -> SessionInfo:
+def load_demo() -> StartedSession:
     rt = runtime()
     return rt.run(play_demo(rt.db))
 

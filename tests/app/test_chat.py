@@ -8,12 +8,12 @@ from streamlit.testing.v1 import AppTest
 
 from coach.enums import MessageRole, TurnStatus
 from coach.errors import LLMConnectionError
-from coach.service import SessionInfo
+from coach.service import StartedSession
 from tests.app.helpers import no_exception, reply, runtime, scripted_client, texts
 from ui.chat import export_json
 
 
-def start_client(at: AppTest, name: str = "Robin") -> SessionInfo:
+def start_client(at: AppTest, name: str = "Robin") -> StartedSession:
     """Start coaching a new client through the page; returns the open session."""
     at.text_input(key="coach_new_name").set_value(name)
     at.button(key="coach_start").click().run()
@@ -21,7 +21,7 @@ def start_client(at: AppTest, name: str = "Robin") -> SessionInfo:
     user_id, session_id = at.query_params["user_id"], at.query_params["session_id"]
     state = runtime().run(runtime().db.get_state(user_id, session_id))
     assert state is not None
-    return SessionInfo(user_id, session_id, state.state, None)
+    return StartedSession(user_id, session_id, state.state, None)
 
 
 def send(at: AppTest, text: str) -> AppTest:
@@ -30,7 +30,7 @@ def send(at: AppTest, text: str) -> AppTest:
     return at
 
 
-def stored_messages(info: SessionInfo) -> list[tuple[MessageRole, str]]:
+def stored_messages(info: StartedSession) -> list[tuple[MessageRole, str]]:
     context = runtime().run(runtime().db.get_context(info.user_id, info.session_id))
     assert context is not None
     return [(m.role, m.content) for m in context.messages]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from coach.service import SessionInfo
+from coach.service import StartedSession
 from tests.app.helpers import (
     load_demo,
     no_exception,
@@ -18,7 +18,7 @@ from tests.app.helpers import (
 
 
 @pytest.fixture
-def demo(app: AppTest) -> SessionInfo:
+def demo(app: AppTest) -> StartedSession:
     info = load_demo()
     open_page(app, "pages/inspector.py", session_id=info.session_id)
     return info
@@ -43,7 +43,7 @@ def block_text(block) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(parts)
 
 
-def test_state_tab_shows_the_phase_and_the_transitions(app: AppTest, demo: SessionInfo) -> None:
+def test_state_tab_shows_the_phase_and_the_transitions(app: AppTest, demo: StartedSession) -> None:
     state = tab(app, "State")
     shown = block_text(state)
     assert '"state": "accountability"' in shown
@@ -54,7 +54,9 @@ def test_state_tab_shows_the_phase_and_the_transitions(app: AppTest, demo: Sessi
     assert state.get("vega_lite_chart")
 
 
-def test_context_tab_shows_messages_summary_and_the_window(app: AppTest, demo: SessionInfo) -> None:
+def test_context_tab_shows_messages_summary_and_the_window(
+    app: AppTest, demo: StartedSession
+) -> None:
     context = tab(app, "Context")
     table = frames(context)
     assert "lost my spark" in table
@@ -63,7 +65,7 @@ def test_context_tab_shows_messages_summary_and_the_window(app: AppTest, demo: S
     assert '"summarized_until"' in block_text(context)
 
 
-def test_identities_tab_shows_labels_and_history(app: AppTest, demo: SessionInfo) -> None:
+def test_identities_tab_shows_labels_and_history(app: AppTest, demo: StartedSession) -> None:
     identities = tab(app, "Identities")
     table = frames(identities)
     for label in ("Creative Visionary", "Devoted Parent", "Energetic Athlete", "Wise Money Keeper"):
@@ -74,7 +76,9 @@ def test_identities_tab_shows_labels_and_history(app: AppTest, demo: SessionInfo
     assert any(label.startswith("Creative Visionary · refined") for label in labels)
 
 
-def test_turns_tab_shows_actions_reasons_prompt_and_diff(app: AppTest, demo: SessionInfo) -> None:
+def test_turns_tab_shows_actions_reasons_prompt_and_diff(
+    app: AppTest, demo: StartedSession
+) -> None:
     turns = tab(app, "Turns")
     assert "rejected" in frames(turns)
     assert len(turns.expander) == 10
@@ -100,14 +104,14 @@ def test_turns_tab_shows_actions_reasons_prompt_and_diff(app: AppTest, demo: Ses
     assert rows[("user", "name")] == ("—", "Maya")
 
 
-def test_prompt_tab_shows_the_exact_next_prompt(app: AppTest, demo: SessionInfo) -> None:
+def test_prompt_tab_shows_the_exact_next_prompt(app: AppTest, demo: StartedSession) -> None:
     rt = runtime()
     preview = rt.run(rt.service.preview_prompt(demo.user_id, demo.session_id))
     codes = [c.value for c in tab(app, "Prompt").get("code")]
     assert preview.prompt.text in codes
 
 
-def test_user_tab_shows_the_user_record(app: AppTest, demo: SessionInfo) -> None:
+def test_user_tab_shows_the_user_record(app: AppTest, demo: StartedSession) -> None:
     user = tab(app, "User")
     shown = block_text(user)
     assert '"name": "Maya"' in shown
@@ -143,7 +147,7 @@ def test_without_a_session_id_a_selector_opens_one(app: AppTest) -> None:
 
 
 def test_only_the_open_tab_is_drawn_and_a_deep_link_opens_one(
-    app: AppTest, demo: SessionInfo
+    app: AppTest, demo: StartedSession
 ) -> None:
     turns = next(t for t in app.tabs if t.label == "Turns")
     assert not turns.get("expander")
@@ -153,7 +157,7 @@ def test_only_the_open_tab_is_drawn_and_a_deep_link_opens_one(
     assert not next(t for t in app.tabs if t.label == "State").get("vega_lite_chart")
 
 
-def test_deleting_a_session_needs_confirmation(app: AppTest, demo: SessionInfo) -> None:
+def test_deleting_a_session_needs_confirmation(app: AppTest, demo: StartedSession) -> None:
     rt = runtime()
     assert app.button(key="delete_session").disabled
     app.checkbox(key="confirm_delete_session").check().run()
@@ -165,7 +169,7 @@ def test_deleting_a_session_needs_confirmation(app: AppTest, demo: SessionInfo) 
     assert "session_id" not in app.query_params
 
 
-def test_deleting_a_user_removes_everything_of_theirs(app: AppTest, demo: SessionInfo) -> None:
+def test_deleting_a_user_removes_everything_of_theirs(app: AppTest, demo: StartedSession) -> None:
     rt = runtime()
     app.checkbox(key="confirm_delete_user").check().run()
     app.button(key="delete_user").click().run()

@@ -13,9 +13,9 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from coach.errors import ConfigurationError, LLMLengthError
-from coach.llm import ChatMessage, LLMRequest, LLMResponse, LocalLLMClient, TextDelta
+from coach.llm import ChatMessage, LLMRequest, LLMResponse, TextDelta
 from coach.llm.grammar import bounded_schema
-from coach.llm.local import find_bundled_model
+from coach.llm.local import LocalLLMClient, find_bundled_model
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -19,8 +19,8 @@ from coach.errors import (
     LLMResponseError,
     LLMTimeoutError,
 )
-from coach.llm import ChatMessage, LLMRequest, LLMResponse, OpenAIClient, TextDelta
-from coach.llm.openai_client import StructuredMode
+from coach.llm import ChatMessage, LLMRequest, LLMResponse, TextDelta
+from coach.llm.openai_client import OpenAIClient, StructuredMode
 from coach.llm.parsing import schema_instructions
 from tests.llm.fake_openai_server import FakeOpenAIServer, FakeReply
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from coach.errors import LLMError, LLMRateLimitError, LLMResponseError
-from coach.llm import ChatMessage, LLMRequest, LLMResponse, ScriptedLLMClient, TextDelta
+from coach.llm import ChatMessage, LLMRequest, LLMResponse, TextDelta
+from coach.llm.scripted import ScriptedLLMClient
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

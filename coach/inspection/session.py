@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from coach.inspect.window import json_int
+from coach.inspection.window import json_int
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
     ContextRecord,

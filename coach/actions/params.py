@@ -3,7 +3,7 @@
 ``ACTION_PHASES`` is the table of SPEC §2.3 (action → the phases it is allowed in);
 ``ALLOWED_ACTIONS`` is the same table read the other way. Each action has one pydantic params
 model: unknown fields are refused, strings are stripped and length-limited, and a label must be
-2–4 words (it is put in Title Case). ``coach.action_schema.response_schema`` is derived
+2–4 words (it is put in Title Case). ``coach.actions.schema.response_schema`` is derived
 from these models, so what the model is told and what is checked cannot drift apart.
 """
 

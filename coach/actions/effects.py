@@ -16,7 +16,7 @@ from typing import Any, assert_never
 
 from pydantic import JsonValue
 
-from coach.action_params import (
+from coach.actions.params import (
     AcceptIdentityParams,
     AddActionItemParams,
     AddIdentityNoteParams,

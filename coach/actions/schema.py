@@ -1,6 +1,6 @@
 """The JSON schema of a coach reply, built per phase from that phase's allowed actions.
 
-The schema is derived from the params models in ``coach.action_params`` and rewritten into the
+The schema is derived from the params models in ``coach.actions.params`` and rewritten into the
 subset that OpenAI's strict structured outputs accept: every object lists all its properties in
 ``required`` and sets ``additionalProperties`` to false, an optional parameter becomes a nullable
 type, ``$ref``\\s are inlined, and keywords strict mode refuses (``minLength``, ``pattern``,
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from coach.action_params import PARAMS_MODELS, ActionType, allowed_in_order
+from coach.actions.params import PARAMS_MODELS, ActionType, allowed_in_order
 from coach.enums import CoachingState
 
 #: One line per action, sent to the model inside the schema.
@@ -127,15 +127,9 @@ def response_schema(state: CoachingState) -> dict[str, Any]:
     }
 
 
-def response_schema_name(state: CoachingState) -> str:
-    """A name for the schema of ``state`` (OpenAI asks for one: ``[a-zA-Z0-9_-]``, ≤ 64)."""
-    return f"coach_reply_{state.value}"
-
-
 __all__ = [
     "ACTION_DESCRIPTIONS",
     "action_schema",
     "response_schema",
-    "response_schema_name",
     "strict_schema",
 ]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from coach.assembly import open_database, open_llm_client
 from coach.config import Settings
 from coach.errors import SchemaOutdatedError
-from coach.runtime import open_database, open_llm_client
 
 
 async def test_a_new_database_gets_its_schema(tmp_path: Path) -> None:

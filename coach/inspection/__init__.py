@@ -13,15 +13,15 @@ result. From it this package derives
 
 from __future__ import annotations
 
-from coach.inspect.identities import (
+from coach.inspection.identities import (
     IDENTITY_STATE_ORDER,
     IdentityEvent,
     identities_by_state,
     identity_history,
     identity_rows,
 )
-from coach.inspect.replay import DiffRow, Snapshot, diff_snapshots, replay
-from coach.inspect.session import (
+from coach.inspection.replay import DiffRow, Snapshot, diff_snapshots, replay
+from coach.inspection.session import (
     EXPORT_FORMAT,
     EXPORT_VERSION,
     SessionBundle,
@@ -31,7 +31,7 @@ from coach.inspect.session import (
     load_session_bundle,
     load_session_view,
 )
-from coach.inspect.timeline import (
+from coach.inspection.timeline import (
     PHASE_LABELS,
     PhaseStep,
     action_rows,
@@ -41,7 +41,7 @@ from coach.inspect.timeline import (
     timeline_points,
     turn_rows,
 )
-from coach.inspect.window import (
+from coach.inspection.window import (
     WindowView,
     latest_window,
     message_rows,

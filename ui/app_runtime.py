@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from coach.assembly import build_service, open_database, open_llm_client
 from coach.background import BackgroundLoop
 from coach.config import Settings
 from coach.llm.base import LLMClient
 from coach.persistence.base import DatabaseInterface
-from coach.runtime import build_service, open_database, open_llm_client
 from coach.service import CoachService
 
 T = TypeVar("T")

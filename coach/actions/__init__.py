@@ -8,10 +8,10 @@ it or rejects it with a reason. Later actions see the effects of earlier ones (a
 and accepted in one reply works). ``transition_state`` is only recorded here; the state machine
 decides after all the actions are applied.
 
-The parts live in their own modules and the public names are re-exported here: the vocabulary
-(``ActionType``, params models, ``ALLOWED_ACTIONS``) in ``coach.action_params``, the schema sent to
-the model in ``coach.action_schema``, tolerant reply parsing in ``coach.action_reply``, and what
-each action does in ``coach.action_effects``.
+The parts live in this package's modules and the public names are re-exported here: the
+vocabulary (``ActionType``, params models, ``ALLOWED_ACTIONS``) in ``params``, the schema sent to
+the model in ``schema``, tolerant reply parsing in ``reply``, and what each action does in
+``effects``.
 """
 
 from __future__ import annotations
@@ -22,22 +22,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from coach.action_effects import ActionOutcome, Rejected, TurnState, apply_effect
-from coach.action_params import (
+from coach.actions.effects import ActionOutcome, Rejected, TurnState, apply_effect
+from coach.actions.params import (
     ACTION_PHASES,
     ALLOWED_ACTIONS,
     PARAMS_MODELS,
     ActionType,
     allowed_in_order,
 )
-from coach.action_reply import (
+from coach.actions.reply import (
     MALFORMED,
     CoachReply,
     RawAction,
     describe_validation_error,
     parse_reply,
 )
-from coach.action_schema import response_schema, response_schema_name
+from coach.actions.schema import response_schema
 from coach.enums import ActionStatus, CoachingState
 from coach.models import CoachContext
 from coach.persistence.records import ActionResultRecord, JsonDict, utcnow
@@ -161,5 +161,4 @@ __all__ = [
     "parse_reply",
     "referenced_identity_ids",
     "response_schema",
-    "response_schema_name",
 ]

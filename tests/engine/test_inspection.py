@@ -1,4 +1,4 @@
-"""``coach.inspect``: what the inspector derives from the stored records, without Streamlit."""
+"""``coach.inspection``: what the inspector derives from the stored records, without Streamlit."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from coach.demo import play_demo
 from coach.enums import ActionStatus, CoachingState, IdentityState, MessageRole, TurnStatus
-from coach.inspect import (
+from coach.inspection import (
     SessionBundle,
     activity_bounds,
     as_json,
