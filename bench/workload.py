@@ -183,3 +183,37 @@ def build_commit(
         created_at=now,
     )
     return TurnCommit(context=new_context, state=new_state, identities=[identity], turn=turn)
+
+
+@dataclass(frozen=True)
+class DesignNoteTiming:
+    """Seconds spent in the design note's two calls for one turn."""
+
+    get: float
+    save: float
+
+    @property
+    def total(self) -> float:
+        return self.get + self.save
+
+
+async def play_design_note_turn(
+    db: DatabaseInterface, conv: Conversation, *, message_limit: int | None
+) -> DesignNoteTiming:
+    """One turn on the design note's path, as ``ContextManager`` takes it: ``get_context`` (the
+    newest ``message_limit`` messages; ``None``: all), append the exchange, ``save_context``."""
+    user_text, coach_text = conv.next_texts()
+    t0 = time.perf_counter()
+    context = await db.get_context(conv.user_id, conv.session_id, message_limit=message_limit)
+    t1 = time.perf_counter()
+    if context is None:
+        context = ContextRecord(user_id=conv.user_id, session_id=conv.session_id)
+    context.messages += [
+        MessageRecord(role=MessageRole.USER, content=user_text),
+        MessageRecord(role=MessageRole.COACH, content=coach_text),
+    ]
+    context.user_data = {"summary": f"Summary up to turn {conv.turns + 1}."}
+    await db.save_context(context)
+    t2 = time.perf_counter()
+    conv.turns += 1
+    return DesignNoteTiming(get=t1 - t0, save=t2 - t1)

@@ -81,7 +81,9 @@ async def test_a_turn_streams_then_stores_everything(db: DatabaseInterface) -> N
     [turn] = await db.list_turns(session)
     assert turn.seq == result.turn_seq == 1
     assert turn.prompt_name == "introduction" and turn.prompt_version and turn.prompt_hash
-    assert "Right now" in turn.system_prompt or turn.system_prompt
+    # The turn stores exactly the system prompt the model was sent: the introduction's.
+    assert turn.system_prompt == client.requests[0].messages[0].content
+    assert "# Right now: getting started" in turn.system_prompt
     assert turn.raw_output.startswith("{") and turn.model == "scripted"
     assert turn.input_tokens and turn.output_tokens and turn.latency_ms is not None
     assert turn.ttft_ms is not None and turn.ttft_ms <= turn.latency_ms
