@@ -19,6 +19,7 @@ from coach.llm.base import TextDelta
 from coach.models import PHASE_ORDER
 from coach.persistence.base import DatabaseInterface
 from coach.service import TurnEvent, TurnResult
+from coach.turns import recover_interrupted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,6 +55,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     db = build_database(settings)
     try:
         await db.initialize()
+        interrupted = await recover_interrupted(db)
+        if interrupted:
+            print(
+                f"{len(interrupted)} turn(s) left unanswered by a stopped process are marked "
+                "interrupted; /retry answers them"
+            )
         if args.command == "init-db":
             counts = await db.count_records()
             print(f"database ready: {settings.describe()['database']}")
@@ -116,6 +123,7 @@ async def chat(args: argparse.Namespace, settings: Settings, db: DatabaseInterfa
                 continue
             state = result.state_after
     finally:
+        await service.aclose()  # the turn being answered is stored before leaving
         await client.aclose()
 
 

@@ -11,6 +11,7 @@ from coach.llm.base import LLMClient
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.factory import create_database_from_url
 from coach.service import CoachService
+from coach.turns import recover_interrupted
 
 
 def build_database(settings: Settings) -> DatabaseInterface:
@@ -23,7 +24,8 @@ async def open_database(settings: Settings) -> DatabaseInterface:
 
     A new, empty database gets its schema here. An existing one is never migrated by the app:
     an outdated schema raises ``SchemaOutdatedError`` naming the command that upgrades it
-    (``python -m coach init-db``), so several app processes never race to migrate.
+    (``python -m coach init-db``), so several app processes never race to migrate. Turns left
+    pending by a process that died are marked interrupted, ready to be retried.
     """
     db = build_database(settings)
     try:
@@ -31,6 +33,7 @@ async def open_database(settings: Settings) -> DatabaseInterface:
             await db.check_schema()
         except SchemaMissingError:
             await db.initialize()
+        await recover_interrupted(db)
     except BaseException:
         await db.close()
         raise

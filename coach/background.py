@@ -2,15 +2,14 @@
 
 Engines and model clients are tied to the loop they were created on. A Streamlit script reruns
 on a new thread each time, so the app keeps one ``BackgroundLoop`` per process, creates the
-database and the client on it, and hands each coroutine to it. Async generators are pulled item
-by item, so a synchronous caller can stream.
+database and the client on it, and hands each coroutine to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -38,32 +37,6 @@ class BackgroundLoop:
         except TimeoutError:
             future.cancel()
             raise
-
-    def iterate(
-        self, stream: AsyncIterator[T], timeout: float | None = DEFAULT_TIMEOUT_S
-    ) -> Iterator[T]:
-        """Pull ``stream``'s items one by one on the loop; ``timeout`` applies to each item.
-
-        Closing the returned iterator early closes ``stream`` on the loop too.
-        """
-
-        async def next_item() -> tuple[bool, T | None]:
-            try:
-                return True, await anext(stream)
-            except StopAsyncIteration:
-                return False, None
-
-        finished = False
-        try:
-            while True:
-                has_item, item = self.run(next_item(), timeout)
-                if not has_item:
-                    finished = True
-                    return
-                yield item  # type: ignore[misc]
-        finally:
-            if not finished and hasattr(stream, "aclose"):
-                self.run(stream.aclose(), timeout)
 
     def stop(self) -> None:
         """Stop the loop and wait for its thread."""

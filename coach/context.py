@@ -29,6 +29,8 @@ from coach.persistence.records import (
     IdentityRecord,
     MessageRecord,
     StateRecord,
+    TurnCommit,
+    TurnRecord,
     UserRecord,
 )
 from coach.prompts import PromptManager
@@ -133,7 +135,12 @@ class ContextManager:
         )
 
     async def _load_from_persistence(self, user_id: str, session_id: str) -> CoachContext | None:
-        """Load context from the persistence layer; ``None`` when the session has none."""
+        """Load context from the persistence layer; ``None`` when the session has none.
+
+        The newest ``message_window`` messages, the session's state, and the user's
+        identities and record: what a turn needs, at a cost that does not grow with the
+        conversation.
+        """
         record = await self.db.get_context(user_id, session_id, message_limit=self.message_window)
         if record is None:
             return None
@@ -142,11 +149,38 @@ class ContextManager:
         user = await self.db.get_user(user_id)
         return self._convert_to_coach_context(record, state=state, identities=identities, user=user)
 
-    async def _save_to_persistence(self, context: CoachContext) -> CoachContext:
-        """Save the context (new messages, summary) and its state; returns it at its new version."""
-        stored = await self.db.save_context(self._convert_to_context_record(context))
-        await self.db.save_state(self._convert_to_state_record(context))
-        return context.model_copy(update={"version": stored.version})
+    load_turn_context = _load_from_persistence
+
+    async def commit(
+        self,
+        context: CoachContext,
+        *,
+        identities: Sequence[IdentityRecord] = (),
+        user: UserRecord | None = None,
+        turn: TurnRecord | None = None,
+    ) -> CoachContext:
+        """Save the context (its new messages and summary) and its state, with what a turn
+        changed (identities, the user record, the turn log), as one unit (``commit_turn``).
+
+        Returns:
+            The context at its new version.
+
+        Raises:
+            ConcurrencyError: a record changed since it was read; nothing was written.
+        """
+        result = await self.db.commit_turn(
+            TurnCommit(
+                context=self._convert_to_context_record(context),
+                state=self._convert_to_state_record(context),
+                identities=list(identities),
+                user=user,
+                turn=turn,
+            )
+        )
+        return context.model_copy(update={"version": result.context_version})
+
+    #: The design note's name for saving a context: the same one unit of work.
+    _save_to_persistence = commit
 
     # -- pure mappings ----------------------------------------------------------------------------
 
@@ -214,13 +248,19 @@ class ContextManager:
     # -- what the model sees ----------------------------------------------------------------------
 
     def build_window(
-        self, context: CoachContext, system_prompt: str, *, fill: float = 1.0
+        self,
+        context: CoachContext,
+        system_prompt: str,
+        *,
+        fill: float = 1.0,
+        answering: str | None = None,
     ) -> ContextWindow:
         """The model's input: system prompt, summary, and the newest messages that fit.
 
-        Only messages after ``summarized_until`` are candidates; the newest message is always
-        included, even if it alone exceeds the budget. ``fill`` is the share of the budget left
-        after the prompt and summary that messages may take.
+        Only messages after ``summarized_until`` are candidates, in reading order
+        (``reading_order``: with ``answering``, the message being answered comes last); the
+        last one is always included, even if it alone exceeds the budget. ``fill`` is the
+        share of the budget left after the prompt and summary that messages may take.
         """
         count = self._count_tokens
         system_tokens = count(system_prompt)
@@ -231,13 +271,13 @@ class ContextManager:
         chosen: list[MessageRecord] = []
         used = 0
         folded_until = context.total_messages
-        for position, message in self._unsummarized(context)[::-1]:
+        for position, message in reading_order(self._unsummarized(context), answering)[::-1]:
             cost = count(message.content) + 4
             if chosen and used + cost > remaining:
                 break
             chosen.append(message)
             used += cost
-            folded_until = position
+            folded_until = min(folded_until, position)
         chosen.reverse()
 
         messages = [ChatMessage(role="system", content=system_prompt)]
@@ -277,15 +317,19 @@ class ContextManager:
         return "\n\n".join(parts)
 
     async def prepare_window(
-        self, context: CoachContext, system_prompt: str
+        self, context: CoachContext, system_prompt: str, *, answering: str | None = None
     ) -> tuple[ContextWindow, SummaryOutcome]:
-        """The window for this turn, after folding old messages into the summary if needed."""
-        window = self.build_window(context, system_prompt)
+        """The window for this turn, after folding old messages into the summary if needed.
+
+        Args:
+            answering: the id of the user message the turn answers (see ``reading_order``).
+        """
+        window = self.build_window(context, system_prompt, answering=answering)
         if window.folded_until <= context.summarized_until:
             return window, SummaryOutcome()
         outcome = await self._fold(context, system_prompt)
         if outcome.folded_messages:
-            window = self.build_window(context, system_prompt)
+            window = self.build_window(context, system_prompt, answering=answering)
         return window, outcome
 
     async def summarize_if_needed(
@@ -347,6 +391,34 @@ class ContextManager:
         return await self.db.list_messages(
             context.session_id, start=context.first_message_index - missing, limit=missing
         )
+
+
+def reading_order(
+    messages: Sequence[tuple[int, MessageRecord]], answering: str | None
+) -> list[tuple[int, MessageRecord]]:
+    """Stored messages (with their positions) in the order the model should read them.
+
+    Two tabs sending at once store both user messages before either reply, so the stored
+    order alone may interleave them. Answering message *m*: each reply follows the message it
+    answers (``reply_to``), user messages stored after *m* are left out (they wait for their
+    own turn), and *m* comes last. Without interleaving this is the stored order.
+    """
+    at = next((i for i, (_, m) in enumerate(messages) if m.id == answering), None)
+    if at is None:
+        return list(messages)
+    kept = list(messages[:at]) + [
+        item for item in messages[at + 1 :] if item[1].role is MessageRole.COACH
+    ]
+    questions = {m.id for _, m in kept if m.role is MessageRole.USER}
+    replies = {m.reply_to: (p, m) for p, m in kept if m.reply_to in questions}
+    ordered: list[tuple[int, MessageRecord]] = []
+    for position, message in kept:
+        if message.reply_to in questions:
+            continue  # placed right after its question
+        ordered.append((position, message))
+        if message.id in replies:
+            ordered.append(replies[message.id])
+    return [*ordered, messages[at]]
 
 
 def bound_words(text: str, max_words: int) -> str:

@@ -49,6 +49,9 @@ class MessageRole(StrEnum):
 
 
 class TurnStatus(StrEnum):
+    """A turn is stored ``pending`` before the model is called and ends ``ok`` or ``failed``."""
+
+    PENDING = "pending"
     OK = "ok"
     FAILED = "failed"
 

@@ -34,6 +34,13 @@ class DuplicateTurnError(ConcurrencyError):
     """The user message of this turn already has a completed turn; nothing was written."""
 
 
+class TurnInProgressError(DuplicateTurnError):
+    """The user message of this turn already has a turn in progress; nothing was written.
+
+    Follow that turn instead of starting another.
+    """
+
+
 class DuplicateLabelError(PersistenceError):
     """The user already has a non-dismissed identity with this label (case-insensitive)."""
 

@@ -41,7 +41,7 @@ if not (user_id and session_id):
     st.stop()
 
 with render.stop_on_error(runtime):
-    view = runtime.run(chat.load_chat_view(db, user_id, session_id))
+    view = runtime.run(chat.load_chat_view(service, user_id, session_id))
     total = view.context.total_messages if view.context else 0
 
 name = chat.user_name(view.user, user_id)
@@ -77,9 +77,7 @@ with st.sidebar:
         query_params={"session_id": session_id},
     )
 
-pending = st.session_state[chat.PENDING_KEY]
-retrying = pending["id"] if pending and pending["kind"] == "retry" else None
-chat.conversation(view, session_id, total=total, retrying=retrying)
+chat.conversation(view, session_id, total=total)
 
 text = st.chat_input(
     "Message the coach",
@@ -89,4 +87,6 @@ text = st.chat_input(
 )
 if text is not None:
     chat.queue_message(text, session_id, runtime.settings.max_message_chars)
-chat.run_pending(runtime, user_id, session_id)
+chat.hand_over_pending(runtime, user_id, session_id)
+# The session's turns in progress (sent from here, another tab or before a reload), live.
+chat.follow_turns(runtime, view, session_id)

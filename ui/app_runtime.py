@@ -4,8 +4,9 @@ client and the ``CoachService``, created once and shared by every session of the
 The database engine and the model client are tied to the event loop they were created on, and
 a Streamlit script reruns on a new thread each time. So one ``BackgroundLoop`` runs for the
 whole process, everything async is created by coroutines on it, and pages hand their coroutines
-to it (``runtime.run``) or pull async streams through it (``runtime.iterate``). Never call
-``st.*`` from the loop thread.
+to it (``runtime.run``). Turns run there as tasks of the engine, not of any page: a page follows
+a turn with short waits (``TurnHandle.wait``) and may stop at any moment. Never call ``st.*``
+from the loop thread.
 
 ``get_runtime`` is cached with ``st.cache_resource``: the returned object is shared by every
 user, so nothing on it is ever changed by a page. Clearing the cache closes it.
@@ -14,7 +15,7 @@ user, so nothing on it is ever changed by a page. Clearing the cache closes it.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,8 +31,11 @@ from coach.service import CoachService
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
-#: Seconds a page waits for one database call or one streamed item.
+#: Seconds a page waits for one database call (a turn is followed in short waits instead).
 CALL_TIMEOUT_S = 120.0
+#: Seconds the running turns get to be stored when the app shuts down; any still running after
+#: that stays pending and is marked interrupted at the next start.
+SHUTDOWN_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,26 +52,26 @@ class AppRuntime:
         """Run ``coro`` on the background loop and return its result (or raise its error)."""
         return self.loop.run(coro, timeout)
 
-    def iterate(
-        self, stream: AsyncIterator[T], timeout: float | None = CALL_TIMEOUT_S
-    ) -> Iterator[T]:
-        """A synchronous iterator over ``stream``, each item pulled on the background loop."""
-        return self.loop.iterate(stream, timeout)
-
     @property
     def offline_model(self) -> bool:
         """True when the bundled tiny offline model answers."""
         return self.client.provider == "local"
 
     def close(self) -> None:
-        """Close the client and the database, then stop the loop.
+        """Let the running turns be stored, close the client and the database, then stop the
+        loop.
 
         Called when the cache entry is released (the process is shutting down or the cache is
         cleared), where there is nobody to show an error to: a failure is logged.
         """
-        for closing in (self.client.aclose, self.db.close):
+        steps = (
+            (self.service.aclose, SHUTDOWN_WAIT_S),
+            (self.client.aclose, 10),
+            (self.db.close, 10),
+        )
+        for closing, timeout in steps:
             try:
-                self.run(closing(), timeout=10)
+                self.run(closing(), timeout=timeout)
             except Exception:
                 logger.exception("closing the app runtime failed")
         self.loop.stop()

@@ -1,14 +1,16 @@
 """The coach page's pieces: choosing a client and session, the stored conversation, and
-running a turn with its reply streamed into the page.
+following the turns of the session while the engine answers them.
 
-The conversation is always read from the database; the page keeps only the ids of the open
-session (in the URL, so a reload reopens it) and, while a turn runs, the pending submission
-with the client message id generated once for it (so a rerun resends it without a second turn).
+The conversation is always read from the database. A message is handed to the engine
+(``CoachService.submit``), which stores it with a pending turn and answers it in a task of its
+own; the page then follows that turn (``TurnHandle.wait``) and may go away at any moment: a
+reloaded or second tab finds the turn running and follows it too. The page never gives up on a
+turn: it waits, showing how long, until the engine has stored its outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,23 +21,26 @@ from coach.enums import MessageRole, TurnStatus
 from coach.errors import CoachError
 from coach.inspection import load_session_bundle, phase_label, unanswered_user_messages
 from coach.llm.base import TextDelta
-from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
     ContextRecord,
     IdentityRecord,
     MessageRecord,
     StateRecord,
-    TurnRecord,
+    TurnSummary,
     UserRecord,
     new_id,
 )
-from coach.service import TurnEvent, TurnResult, validate_user_message
+from coach.service import CoachService, TurnHandle, TurnResult, validate_user_message
 from ui.app_runtime import AppRuntime
 from ui.render import safe_markdown, show_error
 
 #: How many of the newest messages the chat shows.
 CHAT_MESSAGES = 100
 PENDING_KEY = "coach_pending"
+#: A reply that stops streaming for this long shows "still waiting".
+STILL_WAITING_AFTER_S = 5.0
+#: How often a page looks again at a turn another process answers.
+OTHER_PROCESS_POLL_S = 2
 
 
 def when(at: datetime | None) -> str:
@@ -58,8 +63,8 @@ class ChatView:
     state: StateRecord | None
     context: ContextRecord | None
     identities: list[IdentityRecord]
-    #: Turns of user messages that got no reply, by message id.
-    unanswered: dict[str, TurnRecord]
+    #: The turns of user messages that have no reply yet (failed or running), by message id.
+    unanswered: dict[str, TurnSummary]
 
     @property
     def messages(self) -> list[MessageRecord]:
@@ -70,21 +75,33 @@ class ChatView:
         focus_id = self.state.focus_identity_id if self.state else None
         return next((i for i in self.identities if i.id == focus_id), None)
 
+    @property
+    def pending(self) -> list[TurnSummary]:
+        return [t for t in self.unanswered.values() if t.status is TurnStatus.PENDING]
 
-async def load_chat_view(db: DatabaseInterface, user_id: str, session_id: str) -> ChatView:
-    context = await db.get_context(user_id, session_id, message_limit=CHAT_MESSAGES)
-    messages = context.messages if context else []
-    unanswered = {}
-    for message in unanswered_user_messages(messages):
-        turn = await db.get_turn_for_message(session_id, message.id)
-        if turn is not None:
-            unanswered[message.id] = turn
+
+async def load_chat_view(service: CoachService, user_id: str, session_id: str) -> ChatView:
+    """The newest messages with the turns of those not answered yet. A pending turn whose
+    process died is marked interrupted first, so it shows with its retry."""
+    db = service.db
+    for _ in range(3):  # a turn ending while the page reads makes it read again
+        context = await db.get_context(user_id, session_id, message_limit=CHAT_MESSAGES)
+        unanswered = unanswered_user_messages(context.messages if context else [])
+        turns = {m.id: await db.get_turn_for_message(session_id, m.id) for m in unanswered}
+        statuses = {t.status for t in turns.values() if t is not None}
+        if TurnStatus.OK in statuses:
+            continue  # answered since the messages were read: read them with the reply
+        if TurnStatus.PENDING in statuses and await service.recover_interrupted(
+            session_id=session_id
+        ):
+            continue
+        break
     return ChatView(
         user=await db.get_user(user_id),
         state=await db.get_state(user_id, session_id),
         context=context,
         identities=await db.get_identities(user_id),
-        unanswered=unanswered,
+        unanswered={message_id: t for message_id, t in turns.items() if t is not None},
     )
 
 
@@ -159,45 +176,27 @@ def _avatar(role: MessageRole) -> str:
     return "user" if role is MessageRole.USER else "assistant"
 
 
-def conversation(view: ChatView, session_id: str, *, total: int, retrying: str | None) -> None:
-    """Render the stored messages; a failed turn shows its reason, and the latest one a Retry
-    button."""
+def conversation(view: ChatView, session_id: str, *, total: int) -> None:
+    """Render the stored messages; a failed turn shows its reason and a Retry button."""
     if view.context and view.context.first_message_index:
         st.caption(
             f"Showing the newest {len(view.messages)} of {total} messages; the session "
             "inspector shows them all."
         )
-    last_id = view.messages[-1].id if view.messages else None
     for message in view.messages:
         with st.chat_message(_avatar(message.role)):
             safe_markdown(message.content)
         turn = view.unanswered.get(message.id)
-        if turn is None or turn.status is not TurnStatus.FAILED or message.id == retrying:
+        if turn is None or turn.status is not TurnStatus.FAILED:
             continue
         st.error(f"The coach could not answer this message: {turn.error}", icon="⚠️")
-        if message.id == last_id:
-            st.button(
-                "Retry",
-                key=f"retry_{message.id}",
-                icon="🔁",
-                on_click=queue_retry,
-                args=(message.id, session_id),
-            )
-
-
-class TurnStream:
-    """A turn's events as text for ``st.write_stream``; the ``TurnResult`` is kept aside."""
-
-    def __init__(self, events: Iterator[TurnEvent]) -> None:
-        self._events = events
-        self.result: TurnResult | None = None
-
-    def text(self) -> Iterator[str]:
-        for event in self._events:
-            if isinstance(event, TextDelta):
-                yield event.text
-            else:
-                self.result = event
+        st.button(
+            "Retry",
+            key=f"retry_{message.id}",
+            icon="🔁",
+            on_click=queue_retry,
+            args=(message.id, session_id),
+        )
 
 
 def queue_message(text: str, session_id: str, max_chars: int) -> None:
@@ -219,37 +218,97 @@ def queue_retry(message_id: str, session_id: str) -> None:
     st.session_state[PENDING_KEY] = {"kind": "retry", "id": message_id, "session_id": session_id}
 
 
-def run_pending(runtime: AppRuntime, user_id: str, session_id: str) -> None:
-    """Run the pending turn, streaming the reply, then rerun to show the stored conversation.
-
-    The pending entry is dropped once the turn is stored or refused; if the run is interrupted
-    (a rerun), it stays and is sent again with the same id, which never makes a second turn.
-    """
+def hand_over_pending(runtime: AppRuntime, user_id: str, session_id: str) -> None:
+    """Give the submitted message (or retry) to the engine, which stores it before anything
+    else; then rerun, and the page follows its turn. A message the engine refused is shown
+    back with the reason, so nothing typed is lost."""
     pending: dict[str, Any] | None = st.session_state.get(PENDING_KEY)
     if not pending:
         return
+    st.session_state[PENDING_KEY] = None
     if pending["session_id"] != session_id:
-        st.session_state[PENDING_KEY] = None
         return
     service = runtime.service
-    if pending["kind"] == "send":
-        with st.chat_message("user"):
-            safe_markdown(pending["text"])
-        events = service.send_message(
-            user_id, session_id, pending["text"], client_message_id=pending["id"]
-        )
-    else:
-        events = service.retry_turn(user_id, session_id, pending["id"])
-    stream = TurnStream(runtime.iterate(events))
+    try:
+        if pending["kind"] == "send":
+            runtime.run(
+                service.submit(
+                    user_id, session_id, pending["text"], client_message_id=pending["id"]
+                )
+            )
+        else:
+            runtime.run(service.retry(user_id, session_id, pending["id"]))
+    except (CoachError, TimeoutError) as e:
+        show_error(e, runtime)
+        if pending["kind"] == "send":
+            st.caption("Your message was not sent; here it is to copy:")
+            st.code(pending["text"], language=None, wrap_lines=True)
+        return
+    st.rerun()
+
+
+async def _running(service: CoachService, session_id: str) -> list[TurnHandle]:
+    return service.running_turns(session_id)
+
+
+def follow_turns(runtime: AppRuntime, view: ChatView, session_id: str) -> None:
+    """Show the session's running turns live until each is stored, then rerun to show the
+    stored conversation. Turns another app process runs are shown as such and checked again
+    every few seconds."""
+    handles = runtime.run(_running(runtime.service, session_id))
+    for handle in handles:
+        follow(runtime, handle)
+    if handles:
+        st.rerun()
+    for turn in view.pending:  # pending when the page read them, not running here now
+        now = runtime.run(runtime.db.get_turn_for_message(session_id, turn.user_message_id))
+        if now is None or now.status is not TurnStatus.PENDING:
+            st.rerun()  # it has just been stored
+        _wait_for_other_process(runtime, now)
+
+
+def follow(runtime: AppRuntime, handle: TurnHandle) -> TurnResult | None:
+    """Draw one running turn's reply as it streams, with what it waits for and for how long."""
     with st.chat_message("assistant"):
-        try:
-            st.write_stream(stream.text())
-        except (CoachError, TimeoutError) as e:
-            st.session_state[PENDING_KEY] = None
-            show_error(e, runtime)
-            return
-        except Exception:
-            st.session_state[PENDING_KEY] = None
-            raise
-    st.session_state[PENDING_KEY] = None
+        status = st.empty()
+        body = st.empty()
+        text, seen, last_text_at = "", 0, time.monotonic()
+        while True:
+            progress = runtime.run(handle.wait(seen, within_s=0.5))
+            seen = progress.seen
+            new = "".join(e.text for e in progress.events if isinstance(e, TextDelta))
+            if new:
+                text += new
+                last_text_at = time.monotonic()
+                with body.container():
+                    safe_markdown(text)
+            if progress.error is not None:
+                status.empty()
+                show_error(progress.error, runtime)
+                return None
+            if progress.done:
+                status.empty()
+                return handle.result
+            status.caption(_waiting(progress.queued, text, progress.elapsed_s, last_text_at))
+
+
+def _waiting(queued: bool, text: str, elapsed_s: float, last_text_at: float) -> str:
+    """What the coach is doing, said with the seconds it has taken."""
+    if queued:
+        return f"⏳ Waiting for the previous reply in this session… ({elapsed_s:.0f} s)"
+    if not text:
+        return f"💭 Thinking… ({elapsed_s:.0f} s)"
+    silent = time.monotonic() - last_text_at
+    if silent >= STILL_WAITING_AFTER_S:
+        return f"⏳ Still waiting for the model… ({silent:.0f} s without new text)"
+    return ""
+
+
+def _wait_for_other_process(runtime: AppRuntime, turn: TurnSummary) -> None:
+    with st.chat_message("assistant"):
+        st.caption(
+            f"⏳ Another app process ({turn.owner or 'unknown'}) is answering this message; "
+            f"this page checks again every {OTHER_PROCESS_POLL_S} s."
+        )
+    time.sleep(OTHER_PROCESS_POLL_S)
     st.rerun()

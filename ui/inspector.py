@@ -20,7 +20,8 @@ from coach.inspection import (
     diff_snapshots,
     identity_history,
     identity_rows,
-    latest_window,
+    latest_window_turn,
+    load_turn_summaries,
     message_rows,
     phase_label,
     phase_number,
@@ -28,6 +29,7 @@ from coach.inspection import (
     replay,
     timeline_points,
     turn_rows,
+    window_view,
 )
 from coach.persistence.records import TurnRecord
 from ui.app_runtime import AppRuntime
@@ -81,7 +83,9 @@ def state_tab(runtime: AppRuntime, view: SessionView) -> None:
     )
     st.markdown(f"**Focus identity:** {escape_markdown(focus.label) if focus else '—'}")
     st.markdown("#### Phases over turns")
-    steps = phase_timeline(view.turns)
+    with stop_on_error(runtime):
+        turns = runtime.run(load_turn_summaries(runtime.db, view.session_id))
+    steps = phase_timeline(turns)
     if steps:
         # A point per turn is noise at thousands of turns (and slow to draw): then only the
         # turns that changed the phase, were refused or failed, and the last one.
@@ -116,7 +120,9 @@ def context_tab(runtime: AppRuntime, view: SessionView) -> None:
         json_view(view.context, label="Context record (its messages are listed below)")
 
     st.markdown("#### Context window")
-    window = latest_window(view.turns)
+    with stop_on_error(runtime):
+        latest = runtime.run(latest_window_turn(runtime.db, view))
+    window = None if latest is None else window_view(latest)
     if window is None:
         st.caption("No turn has run yet, so no context window was built.")
     else:
@@ -166,7 +172,9 @@ def identities_tab(runtime: AppRuntime, view: SessionView) -> None:
         st.caption("The client has no identities yet.")
         return
     table(identity_rows(view.identities, session_id=view.session_id), key="identities_table")
-    events = identity_history(view.turns, view.identities)
+    with stop_on_error(runtime):
+        turns = runtime.run(load_turn_summaries(runtime.db, view.session_id))
+    events = identity_history(turns, view.identities)
     for identity in view.identities:
         history = [e.row() for e in events if e.identity_id == identity.id]
         with st.expander(f"{identity.label} · {identity.state.value} · {len(history)} actions"):
@@ -219,16 +227,45 @@ def _turn_details(turn: TurnRecord) -> None:
 
 
 def turns_tab(runtime: AppRuntime, view: SessionView) -> None:
-    turns = view.turns
-    if not turns:
+    total = view.summary.turn_count
+    if not total:
         st.caption("No turns yet.")
         return
+    # A page of turn summaries; a turn's prompt and raw output are read when it is opened.
+    start = page_picker("Turns", total, TURNS_PER_PAGE, key="turns_page")
+    with stop_on_error(runtime):
+        turns = runtime.run(
+            runtime.db.list_turns(view.session_id, after_seq=start, limit=TURNS_PER_PAGE)
+        )
+    st.caption(f"Turns {start + 1}–{start + len(turns)} of {total:,}.")
     table(turn_rows(turns), key="turns_table")
+    for turn in turns:
+        applied = sum(1 for x in turn.actions if x.status.value == "applied")
+        refused = " · phase change refused" if turn.transition_refused_reason else ""
+        entry = st.expander(
+            f"Turn {turn.seq} · {turn.status.value} · {turn.state_before.value} → "
+            f"{turn.state_after.value} · {applied} applied, {len(turn.actions) - applied} "
+            f"rejected{refused}",
+            key=f"turn_{turn.seq}",
+            on_change="rerun",
+        )
+        if entry.open:
+            with entry, stop_on_error(runtime):
+                whole = runtime.run(runtime.db.get_turn(view.session_id, turn.seq or 0))
+                if whole is not None:
+                    _turn_details(whole)
 
-    st.markdown("#### Difference between two turns")
+    # Opened on demand: it replays every turn up to the later of the two.
+    diff = st.expander(
+        "Difference between two turns", icon="↔️", key="turns_diff_open", on_change="rerun"
+    )
+    if diff.open:
+        with diff:
+            _turn_diff(runtime, view, total)
+
+
+def _turn_diff(runtime: AppRuntime, view: SessionView, last: int) -> None:
     # Number inputs, not lists of turns: a long session has thousands.
-    snapshots = {s.seq: s for s in replay(turns)}
-    last = max(snapshots)
     left, right = st.columns(2)
     a = left.number_input(
         "From: after turn (0 is the start of the session)",
@@ -238,6 +275,9 @@ def turns_tab(runtime: AppRuntime, view: SessionView) -> None:
         key="diff_from",
     )
     b = right.number_input("To: after turn", 0, last, last, key="diff_to")
+    with stop_on_error(runtime):
+        turns = runtime.run(load_turn_summaries(runtime.db, view.session_id, up_to=max(a, b)))
+    snapshots = {s.seq: s for s in replay(turns)}
     diff = (
         diff_snapshots(snapshots[a], snapshots[b], labels=view.labels())
         if a in snapshots and b in snapshots
@@ -250,23 +290,6 @@ def turns_tab(runtime: AppRuntime, view: SessionView) -> None:
     else:
         st.caption("No difference in the state or the identities between these two points.")
     st.caption("Identities found in earlier sessions show only the fields this session changed.")
-
-    st.markdown("#### Turns")
-    start = page_picker("Turns", len(turns), TURNS_PER_PAGE, key="turns_page")
-    for turn in turns[start : start + TURNS_PER_PAGE]:
-        applied = sum(1 for x in turn.actions if x.status.value == "applied")
-        refused = " · phase change refused" if turn.transition_refused_reason else ""
-        # Drawn when opened: a page of turns with their prompts and records is heavy to draw.
-        entry = st.expander(
-            f"Turn {turn.seq} · {turn.status.value} · {turn.state_before.value} → "
-            f"{turn.state_after.value} · {applied} applied, {len(turn.actions) - applied} "
-            f"rejected{refused}",
-            key=f"turn_{turn.seq}",
-            on_change="rerun",
-        )
-        if entry.open:
-            with entry:
-                _turn_details(turn)
 
 
 def prompt_tab(runtime: AppRuntime, view: SessionView) -> None:

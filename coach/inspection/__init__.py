@@ -28,8 +28,10 @@ from coach.inspection.session import (
     SessionView,
     activity_bounds,
     as_json,
+    latest_window_turn,
     load_session_bundle,
     load_session_view,
+    load_turn_summaries,
 )
 from coach.inspection.timeline import (
     PHASE_LABELS,
@@ -43,7 +45,6 @@ from coach.inspection.timeline import (
 )
 from coach.inspection.window import (
     WindowView,
-    latest_window,
     message_rows,
     message_status,
     unanswered_user_messages,
@@ -69,9 +70,10 @@ __all__ = [
     "identities_by_state",
     "identity_history",
     "identity_rows",
-    "latest_window",
+    "latest_window_turn",
     "load_session_bundle",
     "load_session_view",
+    "load_turn_summaries",
     "message_rows",
     "message_status",
     "phase_label",

@@ -12,13 +12,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from coach.inspection.window import json_int
-from coach.persistence.base import DatabaseInterface
+from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import (
     ContextRecord,
     IdentityRecord,
     SessionSummary,
     StateRecord,
     TurnRecord,
+    TurnSummary,
     UserRecord,
     utcnow,
 )
@@ -60,31 +61,37 @@ class SessionBundle(BaseModel):
 
 
 async def load_session_bundle(db: DatabaseInterface, session_id: str) -> SessionBundle | None:
-    """The whole session (every message and turn) and its user's identities and record, or
-    ``None`` when the session does not exist."""
-    view = await load_session_view(db, session_id, message_limit=None)
+    """The whole session (every message and turn, whole) and its user's identities and record,
+    or ``None`` when the session does not exist."""
+    view = await load_session_view(db, session_id)
     if view is None:
         return None
+    turns = []
+    for summary in await load_turn_summaries(db, session_id):
+        turn = await db.get_turn(session_id, summary.seq or 0)
+        if turn is not None:
+            turns.append(turn)
     return SessionBundle(
         session=view.summary,
         user=view.user,
         state=view.state,
-        context=view.context,
+        context=await db.get_context(view.user_id, session_id, message_limit=None),
         identities=view.identities,
-        turns=view.turns,
+        turns=turns,
     )
 
 
 @dataclass(frozen=True)
 class SessionView:
-    """What the inspector loads about one session in one go (messages are paged separately)."""
+    """What the inspector loads about one session on every run: its records, without messages
+    or turns (each tab pages through those it shows)."""
 
     summary: SessionSummary
     user: UserRecord | None
     state: StateRecord | None
+    #: The context's summary, metadata and version; its messages are not loaded.
     context: ContextRecord | None
     identities: list[IdentityRecord]
-    turns: list[TurnRecord]
 
     @property
     def user_id(self) -> str:
@@ -103,15 +110,8 @@ class SessionView:
         return {i.id: i.label for i in self.identities}
 
 
-async def load_session_view(
-    db: DatabaseInterface, session_id: str, *, message_limit: int | None = 0
-) -> SessionView | None:
-    """Load a session for the inspector, or ``None`` when it does not exist.
-
-    Args:
-        message_limit: how many of the newest messages to load with the context (``None``:
-            all of them).
-    """
+async def load_session_view(db: DatabaseInterface, session_id: str) -> SessionView | None:
+    """Load a session for the inspector, or ``None`` when it does not exist."""
     summary = await db.get_session(session_id)
     if summary is None:
         return None
@@ -120,10 +120,38 @@ async def load_session_view(
         summary=summary,
         user=await db.get_user(user_id),
         state=await db.get_state(user_id, session_id),
-        context=await db.get_context(user_id, session_id, message_limit=message_limit),
+        context=await db.get_context(user_id, session_id, message_limit=0),
         identities=await db.get_identities(user_id),
-        turns=await db.list_turns(session_id),
     )
+
+
+async def load_turn_summaries(
+    db: DatabaseInterface, session_id: str, *, up_to: int | None = None
+) -> list[TurnSummary]:
+    """The session's turns (up to turn ``up_to``), without prompts and outputs, a page at a
+    time: what the phase timeline and the identities' history are drawn from."""
+    turns: list[TurnSummary] = []
+    while up_to is None or len(turns) < up_to:
+        limit = MAX_PAGE_SIZE if up_to is None else min(MAX_PAGE_SIZE, up_to - len(turns))
+        page = await db.list_turns(session_id, after_seq=len(turns), limit=limit)
+        turns += page
+        if len(page) < limit:
+            break
+    return turns
+
+
+#: How many of the newest turns ``latest_window_turn`` looks at.
+WINDOW_LOOKBACK = 10
+
+
+async def latest_window_turn(db: DatabaseInterface, view: SessionView) -> TurnRecord | None:
+    """The newest of the last few turns that recorded the context window it sent."""
+    last = view.summary.turn_count
+    for seq in range(last, max(0, last - WINDOW_LOOKBACK), -1):
+        turn = await db.get_turn(view.session_id, seq)
+        if turn is not None and "context_window" in turn.details:
+            return turn
+    return None
 
 
 def as_json(value: BaseModel | Sequence[Any] | Mapping[str, Any] | None) -> str:

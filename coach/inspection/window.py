@@ -69,15 +69,6 @@ def window_view(turn: TurnRecord) -> WindowView | None:
     )
 
 
-def latest_window(turns: Sequence[TurnRecord]) -> WindowView | None:
-    """The context window of the latest turn that recorded one."""
-    for turn in reversed(turns):
-        view = window_view(turn)
-        if view is not None:
-            return view
-    return None
-
-
 WindowStatus = Literal["sent", "folded into summary", "not sent", "after this turn"]
 
 
@@ -121,10 +112,15 @@ def message_rows(
 
 
 def unanswered_user_messages(messages: Sequence[MessageRecord]) -> list[MessageRecord]:
-    """User messages not followed by a coach message (their turn failed or is running)."""
-    return [
-        m
+    """User messages no coach message answers (their turn failed or is running).
+
+    A reply names the message it answers (``reply_to``); a reply stored before replies did
+    (no ``reply_to``) answers the user message right before it.
+    """
+    answered = {m.reply_to for m in messages if m.reply_to is not None}
+    answered |= {
+        messages[i - 1].id
         for i, m in enumerate(messages)
-        if m.role is MessageRole.USER
-        and not (i + 1 < len(messages) and messages[i + 1].role is MessageRole.COACH)
-    ]
+        if i > 0 and m.role is MessageRole.COACH and m.reply_to is None
+    }
+    return [m for m in messages if m.role is MessageRole.USER and m.id not in answered]

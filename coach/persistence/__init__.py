@@ -14,6 +14,7 @@ from coach.persistence.records import (
     StateRecord,
     TurnCommit,
     TurnRecord,
+    TurnSummary,
     UserRecord,
     UserSummary,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "StateRecord",
     "TurnCommit",
     "TurnRecord",
+    "TurnSummary",
     "UserRecord",
     "UserSummary",
     "create_database",

@@ -52,6 +52,7 @@ from coach.persistence.records import (
     StateRecord,
     TurnCommit,
     TurnRecord,
+    TurnSummary,
     UserRecord,
     UserSummary,
 )
@@ -251,6 +252,10 @@ class DatabaseInterface(ABC):
         """Delete the context and its messages. Returns ``True`` if it existed."""
 
     @abstractmethod
+    async def get_message(self, session_id: str, message_id: str) -> MessageRecord | None:
+        """Return one message of the session by id, or ``None``."""
+
+    @abstractmethod
     async def list_messages(
         self, session_id: str, *, start: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[MessageRecord]:
@@ -287,19 +292,35 @@ class DatabaseInterface(ABC):
 
     @abstractmethod
     async def list_turns(
-        self, session_id: str, *, after_seq: int = 0, limit: int | None = None
-    ) -> list[TurnRecord]:
-        """Return the session's turns with ``seq > after_seq`` in order (empty if none).
+        self, session_id: str, *, after_seq: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[TurnSummary]:
+        """Return up to ``limit`` of the session's turns with ``seq > after_seq``, in order,
+        without their prompts, raw outputs and details (``get_turn`` has those).
+
+        Pass the last ``seq`` of a page as ``after_seq`` for the next one (keyset paging).
 
         Raises:
-            ValueError: a negative ``limit``.
+            ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``) or a negative ``after_seq``.
         """
+
+    @abstractmethod
+    async def get_turn(self, session_id: str, seq: int) -> TurnRecord | None:
+        """Return turn ``seq`` of the session, whole, or ``None``."""
 
     @abstractmethod
     async def get_turn_for_message(
         self, session_id: str, user_message_id: str
-    ) -> TurnRecord | None:
+    ) -> TurnSummary | None:
         """Return the latest turn answering this user message, or ``None``."""
+
+    @abstractmethod
+    async def list_pending_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
+        """Return up to ``limit`` pending turns of any session, oldest first (for recovery:
+        a pending turn whose process died is marked failed by its engine).
+
+        Raises:
+            ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).
+        """
 
     # -- derived: the design note's single-record methods, built on the ones above -------------
 
@@ -435,13 +456,16 @@ class DatabaseInterface(ABC):
         return await self.save_identity(apply_identity_changes(identity, changes))
 
     async def save_turn(self, turn: TurnRecord) -> TurnRecord:
-        """Append a turn to the session's log, numbering it (``seq``) after the last one.
+        """Append a turn to the session's log, numbering it (``seq``) after the last one; or,
+        for a turn with a ``seq``, complete that pending turn.
 
         Returns:
             The stored turn with its ``seq``.
 
         Raises:
             DuplicateTurnError: an ``ok`` turn for the turn's user message already exists.
+            TurnInProgressError: a pending turn for it exists.
+            ConcurrencyError: the turn to complete is no longer pending.
             OwnershipError: the session belongs to another user.
         """
         result = await self.commit_turn(TurnCommit(turn=turn))

@@ -32,12 +32,13 @@ from coach.persistence.records import (
     StateRecord,
     TurnCommit,
     TurnRecord,
+    TurnSummary,
     UserRecord,
     UserSummary,
     as_utc,
     utcnow,
 )
-from coach.persistence.rules import StoredIdentity, StoredSession, check_page_size
+from coach.persistence.rules import StoredIdentity, StoredSession, StoredTurn, check_page_size
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -70,8 +71,8 @@ class InMemoryDatabase(DatabaseInterface):
         self._message_sessions: dict[str, str] = {}  # message id -> session id
         self._identities: dict[str, IdentityRecord] = {}
         self._turns: dict[str, list[TurnRecord]] = {}
-        # Session id -> the user message ids that have an ``ok`` turn (the duplicate check).
-        self._answered: dict[str, set[str]] = {}
+        # Session id -> user message id -> its live (ok or pending) turn.
+        self._live: dict[str, dict[str, StoredTurn]] = {}
 
     @asynccontextmanager
     async def _open(self) -> AsyncIterator[None]:
@@ -115,10 +116,8 @@ class InMemoryDatabase(DatabaseInterface):
         async with self._open():
             now = utcnow()
             turn = commit.turn
-            answered = turn is not None and turn.user_message_id in self._answered.get(
-                turn.session_id, ()
-            )
-            new = rules.check_commit(commit, self._stored_session(session_id), answered=answered)
+            live = None if turn is None else self._live_turn(turn)
+            new = rules.check_commit(commit, self._stored_session(session_id), live=live)
             if commit.user is not None:
                 stored_user = self._users.get(owner)
                 rules.check_version(
@@ -236,12 +235,22 @@ class InMemoryDatabase(DatabaseInterface):
             self._message_sessions[message.id] = sid
         return version, created_at
 
+    def _live_turn(self, turn: TurnSummary) -> StoredTurn | None:
+        return self._live.get(turn.session_id, {}).get(turn.user_message_id)
+
     def _save_turn(self, turn: TurnRecord) -> int:
         turns = self._turns.setdefault(turn.session_id, [])
-        seq = len(turns) + 1
-        turns.append(turn.model_copy(deep=True, update={"seq": seq}))
-        if turn.status is TurnStatus.OK:
-            self._answered.setdefault(turn.session_id, set()).add(turn.user_message_id)
+        seq = turn.seq or len(turns) + 1
+        stored = turn.model_copy(deep=True, update={"seq": seq})
+        if turn.seq is None:
+            turns.append(stored)
+        else:
+            turns[seq - 1] = stored  # completes its pending turn (checked by the rules)
+        live = self._live.setdefault(turn.session_id, {})
+        if turn.status is TurnStatus.FAILED:
+            live.pop(turn.user_message_id, None)
+        else:
+            live[turn.user_message_id] = StoredTurn(seq, turn.status)
         return seq
 
     # -- users -----------------------------------------------------------------------------------
@@ -368,7 +377,7 @@ class InMemoryDatabase(DatabaseInterface):
         self._states.pop(session_id, None)
         self._contexts.pop(session_id, None)
         self._turns.pop(session_id, None)
-        self._answered.pop(session_id, None)
+        self._live.pop(session_id, None)
         del self._sessions[session_id]
         for identity in list(self._identities.values()):
             if identity.session_id == session_id:
@@ -426,6 +435,12 @@ class InMemoryDatabase(DatabaseInterface):
             del self._contexts[session_id]
             return True
 
+    async def get_message(self, session_id: str, message_id: str) -> MessageRecord | None:
+        async with self._open():
+            if self._message_sessions.get(message_id) != session_id:
+                return None
+            return next(m for m in self._messages[session_id] if m.id == message_id)
+
     async def list_messages(
         self, session_id: str, *, start: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[MessageRecord]:
@@ -459,22 +474,40 @@ class InMemoryDatabase(DatabaseInterface):
     # -- turns -----------------------------------------------------------------------------------
 
     async def list_turns(
-        self, session_id: str, *, after_seq: int = 0, limit: int | None = None
-    ) -> list[TurnRecord]:
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must be 0 or more, got {limit}")
+        self, session_id: str, *, after_seq: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[TurnSummary]:
+        check_page_size(limit)
+        if after_seq < 0:
+            raise ValueError(f"after_seq must be 0 or more, got {after_seq}")
         async with self._open():
-            turns = self._turns.get(session_id, [])[after_seq:]
-            return [_copy(t) for t in turns[:limit]]
+            turns = self._turns.get(session_id, [])[after_seq : after_seq + limit]
+            return [t.summary() for t in turns]
+
+    async def get_turn(self, session_id: str, seq: int) -> TurnRecord | None:
+        async with self._open():
+            turns = self._turns.get(session_id, [])
+            return _copy(turns[seq - 1]) if 1 <= seq <= len(turns) else None
 
     async def get_turn_for_message(
         self, session_id: str, user_message_id: str
-    ) -> TurnRecord | None:
+    ) -> TurnSummary | None:
         async with self._open():
             for turn in reversed(self._turns.get(session_id, [])):
                 if turn.user_message_id == user_message_id:
-                    return _copy(turn)
+                    return turn.summary()
             return None
+
+    async def list_pending_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
+        check_page_size(limit)
+        async with self._open():
+            pending = [
+                self._turns[sid][live.seq - 1]
+                for sid, by_message in self._live.items()
+                for live in by_message.values()
+                if live.status is TurnStatus.PENDING
+            ]
+            pending.sort(key=lambda t: (t.created_at, t.session_id, t.seq or 0))
+            return [t.summary() for t in pending[:limit]]
 
 
 def _user_matches(user: UserRecord, prefix: str) -> bool:

@@ -81,6 +81,9 @@ class MessageRecord(Record):
     id: str = Field(default_factory=new_id)
     role: MessageRole
     content: str
+    #: For a coach reply, the user message it answers (replies and messages may interleave
+    #: when two tabs send at once).
+    reply_to: str | None = None
     created_at: UTCDateTime = Field(default_factory=utcnow)
 
 
@@ -146,11 +149,15 @@ class ActionResultRecord(Record):
     reason: str | None = None
 
 
-class TurnRecord(Record):
-    """The log of one turn: what the model saw, said and did, and what it cost.
+class TurnSummary(Record):
+    """A turn as lists show it: what happened and what it cost, without the prompt sent, the
+    raw output and the details (see ``TurnRecord``).
 
     ``seq`` numbers the turns of a session from 1; the backend assigns it when the turn is
-    stored (leave it ``None``). A ``failed`` turn has no coach message and says why in ``error``.
+    first stored (leave it ``None``). A turn is stored ``pending`` with the user's message
+    before the model is called, and ends ``ok`` or ``failed``; ``owner`` names the process
+    running a pending turn and ``heartbeat_at`` when it last said it still does. A ``failed``
+    turn has no coach message and says why in ``error``.
     """
 
     session_id: str
@@ -165,10 +172,8 @@ class TurnRecord(Record):
     prompt_name: str = ""
     prompt_version: str = ""
     prompt_hash: str = ""
-    system_prompt: str = ""
     model: str = ""
     provider: str = ""
-    raw_output: str = ""
     actions: list[ActionResultRecord] = Field(default_factory=list)
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -176,8 +181,20 @@ class TurnRecord(Record):
     ttft_ms: float | None = None
     status: TurnStatus = TurnStatus.OK
     error: str | None = None
-    details: JsonDict = Field(default_factory=dict)
+    owner: str | None = None
+    heartbeat_at: UTCDateTime | None = None
     created_at: UTCDateTime = Field(default_factory=utcnow)
+
+
+class TurnRecord(TurnSummary):
+    """The log of one turn: what the model saw, said and did, and what it cost."""
+
+    system_prompt: str = ""
+    raw_output: str = ""
+    details: JsonDict = Field(default_factory=dict)
+
+    def summary(self) -> TurnSummary:
+        return TurnSummary.model_validate(self.model_dump(include=set(TurnSummary.model_fields)))
 
 
 class TurnCommit(Record):
@@ -256,6 +273,7 @@ __all__ = [
     "StateRecord",
     "TurnCommit",
     "TurnRecord",
+    "TurnSummary",
     "UTCDateTime",
     "UserRecord",
     "UserSummary",

@@ -15,13 +15,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from coach.enums import IdentityState
+from coach.enums import IdentityState, TurnStatus
 from coach.errors import (
     ConcurrencyError,
     DuplicateLabelError,
     DuplicateTurnError,
     OwnershipError,
     PersistenceError,
+    TurnInProgressError,
 )
 from coach.persistence.records import (
     ContextRecord,
@@ -29,6 +30,7 @@ from coach.persistence.records import (
     JsonDict,
     MessageRecord,
     TurnCommit,
+    TurnRecord,
     utcnow,
 )
 
@@ -85,6 +87,14 @@ class StoredSession:
     #: ``None`` when the session has no context yet.
     context_version: int | None
     message_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTurn:
+    """The live turn of a user message: its ``ok`` or ``pending`` turn (at most one)."""
+
+    seq: int
+    status: TurnStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,28 +163,59 @@ def check_session_owner(session_id: str, stored: StoredSession | None, user_id: 
 
 
 def check_commit(
-    commit: TurnCommit, stored: StoredSession | None, *, answered: bool
+    commit: TurnCommit, stored: StoredSession | None, *, live: StoredTurn | None
 ) -> list[MessageRecord]:
     """Check a whole commit against what is stored; return the messages it appends.
 
     Args:
         stored: the commit's session as stored (``None``: a new session, or no session).
-        answered: the commit carries a turn whose user message already has an ``ok`` turn.
+        live: the live (``ok`` or ``pending``) turn of the commit's turn's user message.
 
     Raises:
         ValueError, OwnershipError: as ``commit_owner``, or the session is another user's.
-        DuplicateTurnError: the turn's user message was answered already (the same message
-            sent twice); checked before the context, whose version is then stale too.
+        DuplicateTurnError, TurnInProgressError, ConcurrencyError: as ``check_turn``; checked
+            before the context (whose version is then stale too: the same message sent twice).
         ConcurrencyError, PersistenceError: as ``new_messages``.
     """
     owner, session_id = commit_owner(commit)
     if session_id is not None:
         check_session_owner(session_id, stored, owner)
-    if commit.turn is not None and answered:
-        raise duplicate_turn(commit.turn.session_id, commit.turn.user_message_id)
+    if commit.turn is not None:
+        check_turn(commit.turn, live)
     if commit.context is None:
         return []
     return new_messages(commit.context, stored)
+
+
+def check_turn(turn: TurnRecord, live: StoredTurn | None) -> None:
+    """A user message has at most one live turn: a new turn (no ``seq``) needs none, and a
+    turn with a ``seq`` completes (or refreshes) that pending turn.
+
+    Raises:
+        DuplicateTurnError: a new turn for a message that has an ``ok`` turn.
+        TurnInProgressError: a new turn for a message whose turn is still pending.
+        ConcurrencyError: the turn to complete is no longer pending (it was completed, or
+            marked interrupted, by someone else).
+    """
+    where = f"of session {turn.session_id!r}"
+    if turn.seq is None:
+        if live is None:
+            return
+        if live.status is TurnStatus.OK:
+            raise duplicate_turn(turn.session_id, turn.user_message_id)
+        raise TurnInProgressError(
+            f"message {turn.user_message_id!r} {where} already has a turn in progress "
+            f"(turn {live.seq}); follow it instead of sending the message again"
+        )
+    if live is None or live.seq != turn.seq or live.status is not TurnStatus.PENDING:
+        raise turn_not_pending(turn)
+
+
+def turn_not_pending(turn: TurnRecord) -> ConcurrencyError:
+    return ConcurrencyError(
+        f"turn {turn.seq} of session {turn.session_id!r} is no longer in progress: it was "
+        "completed or marked interrupted by someone else; reload the session to see it"
+    )
 
 
 def new_messages(context: ContextRecord, stored: StoredSession | None) -> list[MessageRecord]:

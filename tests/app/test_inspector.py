@@ -81,8 +81,9 @@ def test_turns_tab_shows_actions_reasons_prompt_and_diff(
 ) -> None:
     turns = tab(app, "Turns")
     assert "rejected" in frames(turns)
-    assert len(turns.expander) == 10
-    assert sum("phase change refused" in e.label for e in turns.expander) == 2
+    entries = [e for e in turns.expander if e.label.startswith("Turn ")]
+    assert len(entries) == 10
+    assert sum("phase change refused" in e.label for e in entries) == 2
     assert "You are an identity coach" not in block_text(turns)  # a turn is drawn when opened
     for seq in range(1, 11):
         app.session_state[f"turn_{seq}"] = True
@@ -94,6 +95,10 @@ def test_turns_tab_shows_actions_reasons_prompt_and_diff(
     assert "You are an identity coach" in shown  # the system prompt sent
     assert '"message": "Welcome, Maya.' in shown  # raw model output
 
+    frames_shown = tab(app, "Turns").get("dataframe")
+    assert not [d for d in frames_shown if "scope" in d.value.columns], "drawn when opened"
+    app.session_state["turns_diff_open"] = True
+    app.run()
     app.number_input(key="diff_from").set_value(0).run()
     app.number_input(key="diff_to").set_value(10).run()
     no_exception(app)
@@ -153,7 +158,7 @@ def test_only_the_open_tab_is_drawn_and_a_deep_link_opens_one(
     assert not turns.get("expander")
     open_page(app, "pages/inspector.py", session_id=demo.session_id, tab="Turns")
     turns = next(t for t in app.tabs if t.label == "Turns")
-    assert len(turns.expander) == 10
+    assert len([e for e in turns.expander if e.label.startswith("Turn ")]) == 10
     assert not next(t for t in app.tabs if t.label == "State").get("vega_lite_chart")
 
 

@@ -51,7 +51,7 @@ def test_selecting_a_session_row_opens_it_in_the_inspector(
     # Turns: the turn log, one expander per turn; open one to see what the model was sent.
     page.get_by_role("tab", name="Turns").click()
     panel = page.get_by_role("tabpanel", name="Turns")
-    turns = panel.get_by_test_id("stExpander")
+    turns = panel.get_by_test_id("stExpander").filter(has_not_text="Difference between")
     expect(turns).to_have_count(10)
     expect(turns.first).to_contain_text("Turn 1 · ok · introduction →")
     # The demo's two refused phase changes are marked in the log, with their reasons inside.

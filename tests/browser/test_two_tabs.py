@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from coach.enums import MessageRole, TurnStatus
-from coach.persistence import DatabaseInterface
+from coach.persistence import DatabaseInterface, MessageRecord, TurnSummary
 from tests.browser.helpers import (
     READY_TIMEOUT_MS,
     AppServer,
@@ -53,22 +53,26 @@ def test_two_tabs_sending_at_once_lose_nothing(
         expect(tab.get_by_test_id("stChatInputTextArea")).to_be_enabled(timeout=READY_TIMEOUT_MS)
         wait_ready(tab)
 
-    async def stored(db: DatabaseInterface) -> tuple[list[tuple[MessageRole, str]], list[str]]:
+    async def stored(db: DatabaseInterface) -> tuple[list[MessageRecord], list[TurnSummary]]:
         context = await db.get_context(user_id, session_id, message_limit=None)
         assert context is not None
-        turns = await db.list_turns(session_id)
-        return [(m.role, m.content) for m in context.messages], [t.status for t in turns]
+        return context.messages, await db.list_turns(session_id)
 
-    messages, statuses = app_server.db_call(stored)
-    assert statuses == [TurnStatus.OK, TurnStatus.OK]
+    records, turns = app_server.db_call(stored)
+    messages = [(m.role, m.content) for m in records]
+    assert [t.status for t in turns] == [TurnStatus.OK, TurnStatus.OK]
     assert [m for m in messages if m[0] is MessageRole.USER] in (
         [(MessageRole.USER, FIRST), (MessageRole.USER, SECOND)],
         [(MessageRole.USER, SECOND), (MessageRole.USER, FIRST)],
     )
     coach = [content for role, content in messages if role is MessageRole.COACH]
     assert set(coach[1:]) == REPLIES and len(coach) == 3  # the welcome, then one reply each
-    # Each turn ran alone: a user message, then its reply.
-    assert [role for role, _ in messages[1:]] == [MessageRole.USER, MessageRole.COACH] * 2
+    # Each turn answered its own message: the reply comes after it and names it.
+    position = {m.id: i for i, m in enumerate(records)}
+    for turn in turns:
+        reply = records[position[turn.coach_message_id or ""]]
+        assert reply.reply_to == turn.user_message_id
+        assert position[turn.user_message_id] < position[reply.id]
 
     expected = [content for _, content in messages]
     for tab in (page, other):

@@ -236,7 +236,9 @@ async def test_long_conversation_summarizes_every_few_turns_not_every_turn() -> 
             "u1", info.session_id, f"turn {turn}: " + "this week was busy " * 10
         )
         assert result.ok
-        details = (await db.list_turns(info.session_id))[-1].details
+        stored_turn = await db.get_turn(info.session_id, result.turn_seq or 0)
+        assert stored_turn is not None
+        details = stored_turn.details
         assert details["context_window"]["total_tokens"] <= 2500  # type: ignore[index]
     summaries = [r for r in client.requests if r.response_schema is None]
     assert 2 <= len(summaries) <= 40 / 4, len(summaries)

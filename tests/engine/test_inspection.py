@@ -19,9 +19,10 @@ from coach.inspection import (
     identities_by_state,
     identity_history,
     identity_rows,
-    latest_window,
+    latest_window_turn,
     load_session_bundle,
     load_session_view,
+    load_turn_summaries,
     message_rows,
     message_status,
     phase_label,
@@ -64,7 +65,11 @@ async def demo() -> AsyncIterator[Demo]:
         db=db,
         user_id=info.user_id,
         session_id=info.session_id,
-        turns=await db.list_turns(info.session_id),
+        turns=[
+            turn
+            for summary in await db.list_turns(info.session_id)
+            if (turn := await db.get_turn(info.session_id, summary.seq or 0)) is not None
+        ],
         identities=await db.get_identities(info.user_id),
     )
     await db.close()
@@ -251,8 +256,12 @@ def test_replay_of_no_turns_is_empty() -> None:
 # --- context window -----------------------------------------------------------------------------
 
 
-def test_window_view_reads_the_turn_details(demo: Demo) -> None:
-    view = latest_window(demo.turns)
+async def test_window_view_reads_the_latest_turns_details(demo: Demo) -> None:
+    session = await load_session_view(demo.db, demo.session_id)
+    assert session is not None
+    latest = await latest_window_turn(demo.db, session)
+    assert latest is not None
+    view = window_view(latest)
     assert view is not None and view.seq == 10
     parts = view.parts()
     assert [p["part"] for p in parts] == [
@@ -264,7 +273,6 @@ def test_window_view_reads_the_turn_details(demo: Demo) -> None:
     assert view.system_tokens > 0 and view.message_tokens > 0
     assert view.summary["attempted"] is False
     assert window_view(turn(1)) is None
-    assert latest_window([turn(1)]) is None
 
 
 def test_each_message_says_where_it_stood_in_the_window() -> None:
@@ -346,7 +354,15 @@ async def test_the_session_view_loads_everything_but_the_messages(demo: Demo) ->
     assert view.context is not None and view.context.messages == []
     assert view.context.total_messages == 21
     assert view.summarized_until == 0
-    assert len(view.turns) == 10
+    assert view.summary.turn_count == 10
+    # The turns are read a page at a time by the tabs that draw them, without prompts.
+    summaries = await load_turn_summaries(demo.db, demo.session_id)
+    assert summaries == [t.summary() for t in demo.turns]
+    assert [t.seq for t in await load_turn_summaries(demo.db, demo.session_id, up_to=3)] == [
+        1,
+        2,
+        3,
+    ]
     assert view.labels()[demo.identity("Devoted Parent").id] == "Devoted Parent"
     assert await load_session_view(demo.db, "nope") is None
 

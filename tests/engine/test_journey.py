@@ -10,6 +10,7 @@ from coach.demo import DEMO_STEPS, DemoStep, play_demo
 from coach.enums import ActionStatus, CoachingState, IdentityState, MessageRole, TurnStatus
 from coach.persistence import DatabaseInterface
 from coach.service import TurnResult
+from tests.records import stored_turns
 
 
 async def test_full_journey_is_stored_turn_by_turn(db: DatabaseInterface) -> None:
@@ -40,7 +41,7 @@ async def test_full_journey_is_stored_turn_by_turn(db: DatabaseInterface) -> Non
     assert [m.content for m in context.messages[1::2]] == [s.user for s in DEMO_STEPS]
     assert [m.id for m in context.messages[2::2]] == [r.coach_message.id for r in results]  # type: ignore[union-attr]
 
-    turns = await db.list_turns(info.session_id)
+    turns = await stored_turns(db, info.session_id)
     assert [t.seq for t in turns] == list(range(1, len(DEMO_STEPS) + 1))
     assert all(t.status is TurnStatus.OK for t in turns)
     for turn, result in zip(turns, results, strict=True):

@@ -20,6 +20,7 @@ from coach.llm.base import TextDelta
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence import DatabaseInterface, create_database
 from coach.service import CoachService, TurnResult
+from tests.records import stored_turns
 
 
 def reply(message: str = "Tell me more.", *actions: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +79,7 @@ async def test_a_turn_streams_then_stores_everything(db: DatabaseInterface) -> N
     assert result.state_after is CoachingState.IDENTITY_BRAINSTORMING
     assert [a.status for a in result.actions] == [ActionStatus.APPLIED] * 2
 
-    [turn] = await db.list_turns(session)
+    [turn] = await stored_turns(db, session)
     assert turn.seq == result.turn_seq == 1
     assert turn.prompt_name == "introduction" and turn.prompt_version and turn.prompt_hash
     # The turn stores exactly the system prompt the model was sent: the introduction's.
@@ -102,7 +103,7 @@ async def test_same_client_message_id_twice_gives_one_turn(db: DatabaseInterface
     second = await service.send_message_and_wait("u1", session, "Hello", client_message_id="m-1")
     assert first.ok and second.replayed and second.reply == "Once."
     assert len(client.requests) == 1
-    assert len(await db.list_turns(session)) == 1
+    assert len(await stored_turns(db, session)) == 1
     context = await db.get_context("u1", session)
     assert context is not None and [m.content for m in context.messages[1:]] == ["Hello", "Once."]
 
@@ -115,10 +116,10 @@ async def test_concurrent_duplicate_submissions_give_one_turn(memory_db: Databas
             for _ in range(3)
         )
     )
-    assert sum(not r.replayed for r in results) == 1
-    assert {r.reply for r in results} == {"Only one."}
+    # The later submissions follow the turn the first one started: one turn, one model call.
+    assert {(r.turn_seq, r.reply) for r in results} == {(1, "Only one.")}
     assert len(client.requests) == 1
-    assert len(await memory_db.list_turns(session)) == 1
+    assert len(await stored_turns(memory_db, session)) == 1
 
 
 @pytest.mark.parametrize(
@@ -143,7 +144,7 @@ async def test_model_failure_keeps_the_message_and_retry_succeeds(
 
     context = await db.get_context("u1", session)
     assert context is not None and context.messages[-1].content == "Are you there?"
-    [turn] = await db.list_turns(session)
+    [turn] = await stored_turns(db, session)
     assert turn.status is TurnStatus.FAILED and turn.error == failed.error
     if isinstance(failure, str):  # the model's unusable output is kept for the inspector
         assert turn.raw_output == failure
@@ -154,7 +155,7 @@ async def test_model_failure_keeps_the_message_and_retry_succeeds(
     context = await db.get_context("u1", session)
     assert context is not None
     assert [m.content for m in context.messages[1:]] == ["Are you there?", "Here I am."]
-    assert [t.status for t in await db.list_turns(session)] == [TurnStatus.FAILED, TurnStatus.OK]
+    assert [t.status for t in await stored_turns(db, session)] == [TurnStatus.FAILED, TurnStatus.OK]
 
 
 async def test_retry_without_a_failed_turn_is_refused(memory_db: DatabaseInterface) -> None:
@@ -201,7 +202,7 @@ async def test_a_session_that_was_never_started_is_refused(memory_db: DatabaseIn
 async def test_two_concurrent_messages_on_one_session_are_both_answered(
     db: DatabaseInterface,
 ) -> None:
-    service, _, session = await started(db, reply("First answer."), reply("Second answer."))
+    service, client, session = await started(db, reply("First answer."), reply("Second answer."))
     results = await asyncio.gather(
         service.send_message_and_wait("u1", session, "one"),
         service.send_message_and_wait("u1", session, "two"),
@@ -209,10 +210,25 @@ async def test_two_concurrent_messages_on_one_session_are_both_answered(
     assert all(r.ok for r in results)
     context = await db.get_context("u1", session)
     assert context is not None
-    contents = [m.content for m in context.messages[1:]]
-    assert sorted(contents) == sorted(["one", "two", "First answer.", "Second answer."])
-    assert [m.role for m in context.messages[1:]] == [MessageRole.USER, MessageRole.COACH] * 2
-    assert [t.seq for t in await db.list_turns(session)] == [1, 2]
+    # Both messages are stored before either reply (nothing waits unstored); each reply names
+    # the message it answers, and the turns ran one after the other.
+    stored = [(m.role, m.content) for m in context.messages[1:]]
+    a, b = stored[0][1], stored[1][1]
+    assert {a, b} == {"one", "two"}
+    assert stored == [
+        (MessageRole.USER, a),
+        (MessageRole.USER, b),
+        (MessageRole.COACH, "First answer."),
+        (MessageRole.COACH, "Second answer."),
+    ]
+    replies = {r.user_message_id: r.coach_message for r in results}
+    for question, answer in zip(context.messages[1:3], context.messages[3:5], strict=True):
+        assert answer.reply_to == question.id and replies[question.id] == answer
+    assert [t.seq for t in await stored_turns(db, session)] == [1, 2]
+    # The model read each reply right after its message, and the message it answers last.
+    first, second = ([(m.role, m.content) for m in r.messages[1:]] for r in client.requests)
+    assert first[-1] == ("user", a) and ("user", b) not in first
+    assert second[-3:] == [("user", a), ("assistant", "First answer."), ("user", b)]
 
 
 async def test_another_users_identity_is_rejected_with_that_reason(

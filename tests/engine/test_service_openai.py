@@ -17,6 +17,7 @@ from coach.llm.openai_client import OpenAIClient
 from coach.persistence import DatabaseInterface, create_database
 from coach.service import CoachService, TurnResult
 from tests.llm.fake_openai_server import FakeOpenAIServer, FakeReply
+from tests.records import stored_turns
 
 GOOD = json.dumps(
     {
@@ -73,7 +74,7 @@ async def assert_kept_and_failed(
     assert "sk-test-secret" not in result.error
     context = await db.get_context("u1", session)
     assert context is not None and context.messages[-1].content == "Hello coach"
-    [turn] = await db.list_turns(session)
+    [turn] = await stored_turns(db, session)
     assert turn.status is TurnStatus.FAILED and turn.error == result.error
 
 
@@ -84,7 +85,7 @@ async def assert_retry_succeeds(db: DatabaseInterface, service: CoachService, se
     context = await db.get_context("u1", session)
     assert context is not None
     assert [m.content for m in context.messages[1:]] == ["Hello coach", result.reply]
-    assert [t.status for t in await db.list_turns(session)] == [TurnStatus.FAILED, TurnStatus.OK]
+    assert [t.status for t in await stored_turns(db, session)] == [TurnStatus.FAILED, TurnStatus.OK]
 
 
 @pytest.mark.parametrize(
@@ -150,7 +151,7 @@ async def test_each_structured_mode_runs_a_streamed_turn(
         assert "transition_state" in json.dumps(schema["schema"])
     else:  # the schema is described to the model in a system message instead
         assert any("transition_state" in m["content"] for m in body["messages"])
-    [turn] = await memory_db.list_turns(info.session_id)
+    [turn] = await stored_turns(memory_db, info.session_id)
     assert turn.provider == "openai" and turn.raw_output == GOOD
 
 

@@ -30,6 +30,7 @@ from coach.persistence.records import (
     StateRecord,
     TurnCommit,
     TurnRecord,
+    TurnSummary,
     UserRecord,
     UserSummary,
     utcnow,
@@ -267,6 +268,12 @@ class SQLDatabase(DatabaseInterface):
 
         return await self._write(f"deleting the context of session {session_id!r}", work)
 
+    async def get_message(self, session_id: str, message_id: str) -> MessageRecord | None:
+        return await self._read(
+            f"loading message {message_id!r} of session {session_id!r}",
+            partial(reads.get_message, session_id=session_id, message_id=message_id),
+        )
+
     async def list_messages(
         self, session_id: str, *, start: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[MessageRecord]:
@@ -303,23 +310,36 @@ class SQLDatabase(DatabaseInterface):
     # -- turns -----------------------------------------------------------------------------------
 
     async def list_turns(
-        self, session_id: str, *, after_seq: int = 0, limit: int | None = None
-    ) -> list[TurnRecord]:
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must be 0 or more, got {limit}")
+        self, session_id: str, *, after_seq: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[TurnSummary]:
+        check_page_size(limit)
+        if after_seq < 0:
+            raise ValueError(f"after_seq must be 0 or more, got {after_seq}")
         return await self._read(
             f"loading the turns of session {session_id!r}",
             partial(reads.list_turns, session_id=session_id, after_seq=after_seq, limit=limit),
         )
 
+    async def get_turn(self, session_id: str, seq: int) -> TurnRecord | None:
+        return await self._read(
+            f"loading turn {seq} of session {session_id!r}",
+            partial(reads.get_turn, session_id=session_id, seq=seq),
+        )
+
     async def get_turn_for_message(
         self, session_id: str, user_message_id: str
-    ) -> TurnRecord | None:
+    ) -> TurnSummary | None:
         return await self._read(
             f"loading a turn of session {session_id!r}",
             partial(
                 reads.get_turn_for_message, session_id=session_id, user_message_id=user_message_id
             ),
+        )
+
+    async def list_pending_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
+        check_page_size(limit)
+        return await self._read(
+            "loading pending turns", partial(reads.list_pending_turns, limit=limit)
         )
 
 

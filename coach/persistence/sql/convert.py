@@ -21,6 +21,7 @@ from coach.persistence.records import (
     SessionSummary,
     StateRecord,
     TurnRecord,
+    TurnSummary,
     UserRecord,
 )
 from coach.persistence.rules import label_key
@@ -95,6 +96,7 @@ def message_values(session_id: str, position: int, message: MessageRecord) -> di
         "id": message.id,
         "role": message.role.value,
         "content": message.content,
+        "reply_to": message.reply_to,
         "created_at": message.created_at,
     }
 
@@ -191,6 +193,10 @@ def turn_values(turn: TurnRecord, seq: int) -> dict[str, Any]:
 
 def turn_from_row(row: Row) -> TurnRecord:
     return TurnRecord.model_validate(dict(row))
+
+
+def turn_summary_from_row(row: Row) -> TurnSummary:
+    return TurnSummary.model_validate(dict(row))
 
 
 def session_from_row(row: Row) -> SessionSummary:

@@ -7,7 +7,7 @@ becomes a record in one validation (many rows in one ``TypeAdapter`` call).
 
 from __future__ import annotations
 
-from sqlalchemy import Label, Table, bindparam, func, select
+from sqlalchemy import Label, Table, bindparam, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from coach.persistence.records import (
@@ -17,6 +17,7 @@ from coach.persistence.records import (
     SessionSummary,
     StateRecord,
     TurnRecord,
+    TurnSummary,
     UserRecord,
 )
 from coach.persistence.sql.convert import (
@@ -27,6 +28,7 @@ from coach.persistence.sql.convert import (
     session_from_row,
     state_from_row,
     turn_from_row,
+    turn_summary_from_row,
     user_from_row,
 )
 from coach.persistence.sql.queries import SESSION_COLUMNS
@@ -94,8 +96,10 @@ _STATE = select(
 _CONTEXT = select(contexts).where(
     contexts.c.session_id == bindparam("p_session_id"), contexts.c.user_id == bindparam("p_user_id")
 )
+#: A message's fields (its columns but the session and the position).
+MESSAGE_COLUMNS = tuple(c for c in messages.c if c.name in MessageRecord.model_fields)
 _MESSAGES = (
-    select(messages.c.id, messages.c.role, messages.c.content, messages.c.created_at)
+    select(*MESSAGE_COLUMNS)
     .where(
         messages.c.session_id == bindparam("p_session_id"),
         messages.c.position >= bindparam("p_start"),
@@ -171,20 +175,19 @@ def get_identity(conn: Connection, identity_id: str) -> IdentityRecord | None:
     return None if row is None else identity_from_row(row)
 
 
-def list_turns(
-    conn: Connection, session_id: str, after_seq: int, limit: int | None
-) -> list[TurnRecord]:
-    query = (
-        select(turns)
-        .where(turns.c.session_id == session_id, turns.c.seq > after_seq)
-        .order_by(turns.c.seq)
-        .limit(limit)
-    )
-    return [turn_from_row(row) for row in conn.execute(query).mappings()]
-
-
+#: A turn's columns without the prompt, the raw output and the details.
+TURN_SUMMARY_COLUMNS = tuple(c for c in turns.c if c.name in TurnSummary.model_fields)
+_TURNS_AFTER = (
+    select(*TURN_SUMMARY_COLUMNS)
+    .where(turns.c.session_id == bindparam("p_session_id"), turns.c.seq > bindparam("p_after"))
+    .order_by(turns.c.seq)
+    .limit(bindparam("p_limit"))
+)
+_TURN = select(turns).where(
+    turns.c.session_id == bindparam("p_session_id"), turns.c.seq == bindparam("p_seq")
+)
 _TURN_FOR_MESSAGE = (
-    select(turns)
+    select(*TURN_SUMMARY_COLUMNS)
     .where(
         turns.c.session_id == bindparam("p_session_id"),
         turns.c.user_message_id == bindparam("p_user_message_id"),
@@ -192,11 +195,41 @@ _TURN_FOR_MESSAGE = (
     .order_by(turns.c.seq.desc())
     .limit(1)
 )
+_PENDING_TURNS = (
+    select(*TURN_SUMMARY_COLUMNS)
+    .where(turns.c.status == literal_column("'pending'"))  # literal: the partial index's
+    .order_by(turns.c.created_at)
+    .limit(bindparam("p_limit"))
+)
+_MESSAGE = select(*MESSAGE_COLUMNS).where(
+    messages.c.id == bindparam("p_id"), messages.c.session_id == bindparam("p_session_id")
+)
+
+
+def list_turns(conn: Connection, session_id: str, after_seq: int, limit: int) -> list[TurnSummary]:
+    params = {"p_session_id": session_id, "p_after": after_seq, "p_limit": limit}
+    return [turn_summary_from_row(row) for row in conn.execute(_TURNS_AFTER, params).mappings()]
+
+
+def get_turn(conn: Connection, session_id: str, seq: int) -> TurnRecord | None:
+    row = conn.execute(_TURN, {"p_session_id": session_id, "p_seq": seq}).mappings().first()
+    return None if row is None else turn_from_row(row)
 
 
 def get_turn_for_message(
     conn: Connection, session_id: str, user_message_id: str
-) -> TurnRecord | None:
+) -> TurnSummary | None:
     params = {"p_session_id": session_id, "p_user_message_id": user_message_id}
     row = conn.execute(_TURN_FOR_MESSAGE, params).mappings().first()
-    return None if row is None else turn_from_row(row)
+    return None if row is None else turn_summary_from_row(row)
+
+
+def list_pending_turns(conn: Connection, limit: int) -> list[TurnSummary]:
+    rows = conn.execute(_PENDING_TURNS, {"p_limit": limit}).mappings()
+    return [turn_summary_from_row(row) for row in rows]
+
+
+def get_message(conn: Connection, session_id: str, message_id: str) -> MessageRecord | None:
+    params = {"p_id": message_id, "p_session_id": session_id}
+    row = conn.execute(_MESSAGE, params).mappings().first()
+    return None if row is None else MessageRecord.model_validate(dict(row))

@@ -22,16 +22,17 @@ from sqlalchemy import (
     Integer,
     Table,
     bindparam,
-    exists,
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from coach.persistence.sql.convert import IDENTITY_UPDATE_COLUMNS, USER_UPDATE_COLUMNS
 from coach.persistence.sql.tables import (
+    LIVE_TURN,
     contexts,
     identities,
     messages,
@@ -58,8 +59,9 @@ class Statements:
     insert_messages: Executable
     stored_identities: Executable
     upsert_identity: Executable
-    ok_turn_exists: Executable
+    live_turn: Executable
     insert_turn: Executable
+    update_pending_turn: Executable
 
 
 def _upsert(
@@ -140,17 +142,19 @@ def statements(dialect: str) -> Statements:
                 (identities.c.user_id == stmt.excluded.user_id) & (identities.c.version == expected)
             ),
         ).returning(identities.c.created_at),
-        ok_turn_exists=select(
-            exists().where(
-                turns.c.session_id == bindparam("b_session_id"),
-                turns.c.user_message_id == bindparam("b_user_message_id"),
-                # A literal, not a parameter: the partial unique index has ``status = 'ok'``,
-                # and SQLite re-prepares a statement on every execution when a parameter
-                # could decide whether a partial index applies.
-                turns.c.status == literal_column("'ok'"),
-            )
+        live_turn=select(turns.c.seq, turns.c.status).where(
+            turns.c.session_id == bindparam("b_session_id"),
+            turns.c.user_message_id == bindparam("b_user_message_id"),
+            # Literal SQL, not parameters: it must match the partial unique index's condition
+            # for SQLite to use that index.
+            text(LIVE_TURN),
         ),
         insert_turn=turns.insert(),
+        update_pending_turn=update(turns).where(
+            turns.c.session_id == bindparam("b_session_id"),
+            turns.c.seq == bindparam("b_seq"),
+            turns.c.status == literal_column("'pending'"),
+        ),
     )
 
 

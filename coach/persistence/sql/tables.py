@@ -43,6 +43,8 @@ NAMING_CONVENTION = {
 
 #: Short enum-like values (phases, roles, states) are stored as their text value.
 ENUM_TEXT = String(32)
+#: The turns that count as a user message's live turn (see ``rules.check_turn``).
+LIVE_TURN = "status IN ('ok', 'pending')"
 
 
 class Base(DeclarativeBase):
@@ -132,6 +134,7 @@ class MessageRow(Base):
     id: Mapped[str] = mapped_column(KEY, unique=True)
     role: Mapped[str] = mapped_column(ENUM_TEXT)
     content: Mapped[str] = mapped_column(Text)
+    reply_to: Mapped[str | None] = mapped_column(KEY)
     created_at: Mapped[datetime]
 
 
@@ -199,17 +202,27 @@ class TurnRow(Base):
     ttft_ms: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]]
+    owner: Mapped[str | None] = mapped_column(String)
+    heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
     __table_args__ = (
         Index("ix_turns_session_id_user_message_id_seq", "session_id", "user_message_id", "seq"),
+        # A user message has at most one live turn: answered, or being answered.
         Index(
             "uq_turns_session_id_user_message_id",
             "session_id",
             "user_message_id",
             unique=True,
-            sqlite_where=text("status = 'ok'"),
-            postgresql_where=text("status = 'ok'"),
+            sqlite_where=text(LIVE_TURN),
+            postgresql_where=text(LIVE_TURN),
+        ),
+        # The pending turns of every session, for recovery after a crash.
+        Index(
+            "ix_turns_pending_created_at",
+            "created_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
         ),
     )
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from coach.enums import IdentityState
+from coach.enums import IdentityState, TurnStatus
 from coach.errors import ConcurrencyError
 from coach.persistence import rules
 from coach.persistence.records import (
@@ -25,8 +25,9 @@ from coach.persistence.records import (
     IdentityRecord,
     MessageRecord,
     TurnCommit,
+    TurnRecord,
 )
-from coach.persistence.rules import StoredIdentity, StoredSession
+from coach.persistence.rules import StoredIdentity, StoredSession, StoredTurn
 from coach.persistence.sql.convert import (
     context_user_data,
     empty_user_values,
@@ -41,7 +42,10 @@ from coach.persistence.sql.errors import violates
 from coach.persistence.sql.statements import statements, touch_statement
 
 LABEL_INDEX = ("uq_identities_user_id_label_key", "identities.user_id, identities.label_key")
-OK_TURN_INDEX = ("uq_turns_session_id_user_message_id", "turns.session_id, turns.user_message_id")
+LIVE_TURN_INDEX = (
+    "uq_turns_session_id_user_message_id",
+    "turns.session_id, turns.user_message_id",
+)
 
 
 class Writer:
@@ -65,13 +69,14 @@ class Writer:
             user_version = self.run(self.sql.user_version, {"b_user_id": owner}).scalar()
         session, turn_count, context_created_at = self._touch(commit, session_id)
         turn = commit.turn
-        answered = turn is not None and bool(
-            self.run(
-                self.sql.ok_turn_exists,
+        live = None
+        if turn is not None:
+            row = self.run(
+                self.sql.live_turn,
                 {"b_session_id": turn.session_id, "b_user_message_id": turn.user_message_id},
-            ).scalar()
-        )
-        new = rules.check_commit(commit, session, answered=answered)
+            ).first()
+            live = None if row is None else StoredTurn(row.seq, TurnStatus(row.status))
+        new = rules.check_commit(commit, session, live=live)
         if commit.user is not None:
             rules.check_version(f"user {owner!r}", user_version, commit.user.version)
         if new and commit.context is not None:
@@ -110,13 +115,7 @@ class Writer:
                 )
             self._upsert_identity(identity)
         if turn is not None:
-            try:
-                self.run(self.sql.insert_turn, turn_values(turn, turn_count))
-            except IntegrityError as e:
-                if violates(e, *OK_TURN_INDEX):
-                    raise rules.duplicate_turn(turn.session_id, turn.user_message_id) from e
-                raise
-            result.turn_seq = turn_count
+            result.turn_seq = self._write_turn(turn, turn_count)
         return result
 
     # -- sessions ---------------------------------------------------------------------------------
@@ -130,7 +129,8 @@ class Writer:
         if session_id is None:
             return None, 0, None
         context, state, turn = commit.context, commit.state, commit.turn
-        statement = touch_statement(context is not None, state is not None, turn is not None)
+        new_turn = turn is not None and turn.seq is None
+        statement = touch_statement(context is not None, state is not None, new_turn)
         row = self.run(
             statement,
             {
@@ -154,7 +154,7 @@ class Writer:
         values = _new_session_values(owner, session_id, self.now)
         values["state"] = None if commit.state is None else commit.state.state.value
         values["message_count"] = 0 if commit.context is None else commit.context.total_messages
-        values["turn_count"] = 0 if commit.turn is None else 1
+        values["turn_count"] = 0 if commit.turn is None or commit.turn.seq is not None else 1
         if self.run(self.sql.insert_session_if_missing, values).rowcount != 1:
             # Created by another transaction since ``_touch`` found nothing.
             raise ConcurrencyError(
@@ -231,6 +231,23 @@ class Writer:
             )
             for row in rows
         ]
+
+    def _write_turn(self, turn: TurnRecord, turn_count: int) -> int:
+        """Insert a new turn as number ``turn_count``, or complete its pending turn; return
+        its ``seq``."""
+        if turn.seq is not None:
+            values = turn_values(turn, turn.seq)
+            values.update(b_session_id=turn.session_id, b_seq=turn.seq)
+            if self.run(self.sql.update_pending_turn, values).rowcount != 1:
+                raise rules.turn_not_pending(turn)  # completed by another transaction
+            return turn.seq
+        try:
+            self.run(self.sql.insert_turn, turn_values(turn, turn_count))
+        except IntegrityError as e:
+            if violates(e, *LIVE_TURN_INDEX):  # started by another transaction
+                raise rules.duplicate_turn(turn.session_id, turn.user_message_id) from e
+            raise
+        return turn_count
 
     def _upsert_identity(self, identity: IdentityRecord) -> None:
         values = identity_values(identity, updated_at=self.now)

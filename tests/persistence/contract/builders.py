@@ -146,7 +146,10 @@ async def snapshot(db: DatabaseInterface, user_id: str, session_id: str) -> dict
         "state": await db.get_state(user_id, session_id),
         "context": await db.get_context(user_id, session_id),
         "identities": await db.get_identities(user_id),
-        "turns": await db.list_turns(session_id),
+        "turns": [
+            await db.get_turn(session_id, t.seq or 0)
+            for t in await db.list_turns(session_id, limit=1000)
+        ],
         "session": await db.get_session(session_id),
         "sessions": await db.get_sessions_for_user(user_id),
         "counts": await db.count_records(),

@@ -86,7 +86,10 @@ async def test_changing_a_returned_identity_or_turn_changes_nothing_stored(
     saved_turn = await db.save_turn(b.turn("ann", "s1", "m1", actions=[action], details={"a": 1}))
     saved_turn.actions[0].params["label"] = "changed"
     listed = (await db.list_turns("s1"))[0]
-    listed.details["a"] = 2
+    listed.actions[0].params["label"] = "listed"
+    opened = await db.get_turn("s1", 1)
+    assert opened is not None
+    opened.details["a"] = 2
     found = await db.get_turn_for_message("s1", "m1")
     assert found is not None
     found.actions.clear()
@@ -95,7 +98,8 @@ async def test_changing_a_returned_identity_or_turn_changes_nothing_stored(
     assert identity is not None
     assert identity.notes == ["first"]
     assert [i.text for i in identity.action_items] == ["walk daily"]
-    stored_turn = (await db.list_turns("s1"))[0]
+    stored_turn = await db.get_turn("s1", 1)
+    assert stored_turn is not None
     assert stored_turn.actions[0].params == {"label": "Daily Walker"}
     assert stored_turn.details == {"a": 1}
 
@@ -133,4 +137,5 @@ async def test_changing_a_record_after_saving_it_changes_nothing_stored(
     stored_identity = await db.get_identity(identity.id)
     assert stored_identity is not None
     assert stored_identity.notes == ["first"]
-    assert (await db.list_turns("s1"))[0].details == {"d": [1]}
+    stored_turn = await db.get_turn("s1", 1)
+    assert stored_turn is not None and stored_turn.details == {"d": [1]}

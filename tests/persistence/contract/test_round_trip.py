@@ -124,7 +124,8 @@ async def test_awkward_text_round_trips_exactly(db: DatabaseInterface) -> None:
         AWKWARD_TEXTS[4],
         AWKWARD_TEXTS,
     )
-    turn = (await db.list_turns("s1"))[0]
+    turn = await db.get_turn("s1", 1)
+    assert turn is not None
     assert (turn.system_prompt, turn.raw_output) == (AWKWARD_TEXTS[5], AWKWARD_TEXTS[4])
     assert [u.name for u in (await db.list_users()).items] == [AWKWARD_TEXTS[1]]
 
@@ -151,8 +152,8 @@ async def test_nested_plain_json_round_trips_in_every_json_field(db: DatabaseInt
 
     user = await db.get_user("ann")
     ctx = await db.get_context("ann", "s1")
-    turn = (await db.list_turns("s1"))[0]
-    assert user and ctx and updated
+    turn = await db.get_turn("s1", 1)
+    assert user and ctx and updated and turn
     assert user.data == {**NESTED_JSON, "extra": NESTED_JSON["deep"]}
     assert updated.data == user.data
     assert ctx.user_data == NESTED_JSON

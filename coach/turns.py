@@ -1,0 +1,571 @@
+"""A turn is a job of the engine: stored first, run as a task, followed by whoever looks.
+
+1. **Begin.** The user's message and a ``pending`` turn (owned by this process) are stored in
+   one transaction before the model is called. From then on nothing the user sent can be lost.
+2. **Run.** A task on the engine's event loop runs the turn, one at a time per session: it
+   builds the prompt, streams the model's reply, then applies the reply's actions to records
+   read fresh from the database and completes the turn in place (``ok``, or ``failed`` with the
+   reason). A stale write (another session of the user changed an identity meanwhile) applies
+   the same reply again to fresh records; the model is never asked twice, so a reply is
+   streamed once. While it runs, the turn's heartbeat says so every ``HEARTBEAT_S``.
+3. **Follow.** A ``TurnHandle`` keeps the events so far. A page reads them and waits for more,
+   and may go away at any moment: the task does not notice.
+
+A pending turn whose process died is marked failed ("interrupted") by the next engine that
+looks (``TurnJobs.recover``): at start-up, and when a page opens its session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from coach.actions import (
+    ActionOutcome,
+    CoachReply,
+    apply_actions,
+    parse_reply,
+    referenced_identity_ids,
+    response_schema,
+)
+from coach.context import ContextManager
+from coach.enums import ActionStatus, CoachingState, MessageRole, TurnStatus
+from coach.errors import (
+    CoachError,
+    ConcurrencyError,
+    DuplicateTurnError,
+    InputError,
+    LLMError,
+    LLMResponseError,
+    TurnInProgressError,
+)
+from coach.llm.base import LLMClient, LLMRequest, LLMResponse, TextDelta
+from coach.models import CoachContext
+from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
+from coach.persistence.records import (
+    ActionResultRecord,
+    IdentityRecord,
+    MessageRecord,
+    TurnCommit,
+    TurnRecord,
+    TurnSummary,
+    UserRecord,
+    utcnow,
+)
+from coach.process import ProcessId, is_orphaned
+from coach.prompts import PromptManager, RenderedPrompt
+from coach.prompts.variables import phase_variables
+from coach.state_machine import apply_transition, evaluate_transition
+
+logger = logging.getLogger(__name__)
+
+#: How often a running turn refreshes its heartbeat.
+HEARTBEAT_S = 10.0
+#: A pending turn whose owner cannot be checked directly (another host) counts as interrupted
+#: when its heartbeat is older than this.
+STALE_AFTER = timedelta(seconds=60)
+#: How many of a session's newest turns are looked at for pending ones.
+RECENT_TURNS = 50
+#: How often a turn's decisions are applied again when its write is stale.
+MAX_COMMIT_ATTEMPTS = 5
+INTERRUPTED = (
+    "interrupted: the app stopped before the reply was stored. Retry to answer this message."
+)
+
+
+class TurnResult(BaseModel):
+    """The outcome of one turn, as stored. ``status`` is ``failed`` when the model failed;
+    the user's message is kept and ``error`` says why."""
+
+    kind: Literal["result"] = "result"
+    status: TurnStatus
+    user_id: str
+    session_id: str
+    user_message_id: str
+    coach_message: MessageRecord | None = None
+    actions: list[ActionResultRecord] = Field(default_factory=list)
+    state_before: CoachingState
+    state_after: CoachingState
+    requested_transition: CoachingState | None = None
+    transition_refused_reason: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    turn_seq: int | None = None
+    error: str | None = None
+    #: True when this result was stored earlier and is returned for a resubmitted message.
+    replayed: bool = False
+
+    @property
+    def reply(self) -> str:
+        return self.coach_message.content if self.coach_message else ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is TurnStatus.OK
+
+    @classmethod
+    def from_turn(cls, turn: TurnSummary, coach_message: MessageRecord | None) -> TurnResult:
+        return cls(
+            status=turn.status,
+            user_id=turn.user_id,
+            session_id=turn.session_id,
+            user_message_id=turn.user_message_id,
+            coach_message=coach_message,
+            actions=turn.actions,
+            state_before=turn.state_before,
+            state_after=turn.state_after,
+            requested_transition=turn.requested_transition,
+            transition_refused_reason=turn.transition_refused_reason,
+            input_tokens=turn.input_tokens,
+            output_tokens=turn.output_tokens,
+            latency_ms=turn.latency_ms,
+            ttft_ms=turn.ttft_ms,
+            turn_seq=turn.seq,
+            error=turn.error,
+        )
+
+
+TurnEvent = TextDelta | TurnResult
+
+
+@dataclass
+class TurnProgress:
+    """What a follower sees of a turn: the events since it last looked, and the turn's state."""
+
+    events: list[TurnEvent]
+    #: How many events the turn has had in all (pass it back to ``TurnHandle.wait``).
+    seen: int
+    done: bool
+    #: Seconds since the turn began.
+    elapsed_s: float
+    #: The turn waits for an earlier turn of its session to finish.
+    queued: bool
+    #: The turn's task failed (the database could not be written, say): what to show.
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
+class TurnHandle:
+    """A turn of this process, for anyone to follow. Changed only on the engine's loop."""
+
+    user_id: str
+    session_id: str
+    seq: int
+    user_message_id: str
+    started: float = field(default_factory=time.monotonic)
+    queued: bool = True
+    result: TurnResult | None = None
+    error: BaseException | None = None
+    _events: list[TurnEvent] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.error is not None
+
+    def push(self, event: TurnEvent) -> None:
+        self._events.append(event)
+        if isinstance(event, TurnResult):
+            self.result = event
+        self._notify()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait(self, seen: int = 0, *, within_s: float = 1.0) -> TurnProgress:
+        """The events after the first ``seen``, waiting up to ``within_s`` seconds for one."""
+        if len(self._events) <= seen and not self.done:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), within_s)
+        return TurnProgress(
+            events=self._events[seen:],
+            seen=len(self._events),
+            done=self.done,
+            elapsed_s=time.monotonic() - self.started,
+            queued=self.queued,
+            error=self.error,
+        )
+
+    async def events(self) -> AsyncIterator[TurnEvent]:
+        """Every event of the turn, as it comes, from the first (raises the task's error)."""
+        seen = 0
+        while True:
+            progress = await self.wait(seen, within_s=HEARTBEAT_S)
+            seen = progress.seen
+            for event in progress.events:
+                yield event
+            if progress.error is not None:
+                raise progress.error
+            if progress.done:
+                return
+
+
+class TurnJobs:
+    """Begins, runs and recovers the turns of one engine (see the module's docstring)."""
+
+    def __init__(
+        self,
+        llm_client: LLMClient,
+        db: DatabaseInterface,
+        context_manager: ContextManager,
+        prompt_manager: PromptManager,
+    ) -> None:
+        self.llm_client = llm_client
+        self.db = db
+        self.context_manager = context_manager
+        self.prompt_manager = prompt_manager
+        self.owner = str(ProcessId.current())
+        self._running: dict[tuple[str, int], TurnHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, session_id: str) -> asyncio.Lock:
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        return lock
+
+    # -- following ---------------------------------------------------------------------------------
+
+    def running(self, session_id: str) -> list[TurnHandle]:
+        """This process's unfinished turns of the session, oldest first."""
+        return sorted(
+            (h for (sid, _), h in self._running.items() if sid == session_id and not h.done),
+            key=lambda h: h.seq,
+        )
+
+    def handle(self, session_id: str, seq: int) -> TurnHandle | None:
+        return self._running.get((session_id, seq))
+
+    # -- beginning ---------------------------------------------------------------------------------
+
+    async def start(
+        self, user_id: str, session_id: str, text: str, message_id: str
+    ) -> TurnHandle | TurnResult:
+        """Store the message with a pending turn and start the turn's task.
+
+        Returns:
+            The new turn's handle; the handle of this message's turn when it is running here
+            already; or the stored result when the message was answered before.
+
+        Raises:
+            InputError: the session was not started for this user.
+            TurnInProgressError: the message's turn runs in another process.
+        """
+        for _ in range(MAX_COMMIT_ATTEMPTS):
+            existing = await self.db.get_turn_for_message(session_id, message_id)
+            if existing is not None and existing.status is TurnStatus.OK:
+                return await self.stored_result(existing)
+            if existing is not None and existing.status is TurnStatus.PENDING:
+                running = self.handle(session_id, existing.seq or 0)
+                if running is not None:
+                    return running
+                if await self.recover(session_id=session_id):
+                    continue  # its process was gone: the turn is failed now, and retried
+                raise TurnInProgressError(
+                    f"message {message_id!r} is being answered by another app process; "
+                    "reload the session to see the reply"
+                )
+            try:
+                pending = await self._begin(user_id, session_id, text, message_id)
+            except (ConcurrencyError, DuplicateTurnError):
+                continue  # someone else wrote the session meanwhile: look again
+            handle = TurnHandle(user_id, session_id, pending.seq or 0, message_id)
+            self._running[(session_id, handle.seq)] = handle
+            task = asyncio.get_running_loop().create_task(
+                self._run(handle, pending), name=f"turn {session_id}#{handle.seq}"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return handle
+        raise ConcurrencyError("the session changed too often to store the message; send it again")
+
+    async def _begin(self, user_id: str, session_id: str, text: str, message_id: str) -> TurnRecord:
+        """One transaction: the user's message (unless stored already: a retry) and a pending
+        turn for it."""
+        record = await self.db.get_context(user_id, session_id, message_limit=0)
+        state = await self.db.get_state(user_id, session_id)
+        if record is None or state is None:
+            raise InputError(
+                f"Session {session_id} was not started for this user. Start a session first."
+            )
+        if await self.db.get_message(session_id, message_id) is None:
+            record.messages.append(
+                MessageRecord(id=message_id, role=MessageRole.USER, content=text)
+            )
+        else:
+            record = None  # the message is stored: only the turn is new
+        pending = TurnRecord(
+            session_id=session_id,
+            user_id=user_id,
+            user_message_id=message_id,
+            state_before=state.state,
+            state_after=state.state,
+            model=self.llm_client.model,
+            provider=self.llm_client.provider,
+            status=TurnStatus.PENDING,
+            owner=self.owner,
+        )
+        result = await self.db.commit_turn(TurnCommit(context=record, turn=pending))
+        return pending.model_copy(update={"seq": result.turn_seq})
+
+    async def stored_result(self, turn: TurnSummary) -> TurnResult:
+        """The stored outcome of a finished turn (for a message sent again)."""
+        coach = None
+        if turn.coach_message_id is not None:
+            coach = await self.db.get_message(turn.session_id, turn.coach_message_id)
+        return TurnResult.from_turn(turn, coach).model_copy(update={"replayed": True})
+
+    # -- running -----------------------------------------------------------------------------------
+
+    async def _run(self, handle: TurnHandle, pending: TurnRecord) -> None:
+        """The turn's task: always ends with the turn stored ``ok`` or ``failed``, or, when not
+        even that can be stored, with the error given to every follower (and logged, since
+        nobody may be looking); the turn then stays pending until recovery marks it."""
+        try:
+            async with self._lock(handle.session_id):
+                handle.queued = False
+                heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(pending))
+                try:
+                    try:
+                        result = await self._answer(handle, pending)
+                    except Exception as e:
+                        result = await self._fail(pending, e)
+                finally:
+                    heartbeat.cancel()
+            handle.push(result)
+        except BaseException as e:
+            logger.exception("turn %s#%s could not be stored", handle.session_id, handle.seq)
+            handle.fail(e)
+            if not isinstance(e, Exception):
+                raise
+        finally:
+            self._running.pop((handle.session_id, handle.seq), None)
+
+    async def _fail(self, pending: TurnRecord, error: Exception) -> TurnResult:
+        """Store the turn as failed after an error of the engine itself (not of the model)."""
+        logger.exception("turn %s#%s failed", pending.session_id, pending.seq, exc_info=error)
+        reason = str(error) if isinstance(error, CoachError) else f"{type(error).__name__}: {error}"
+        failed = pending.model_copy(update={"status": TurnStatus.FAILED, "error": reason})
+        await self.db.commit_turn(TurnCommit(turn=failed))
+        return TurnResult.from_turn(failed, None)
+
+    async def _heartbeat(self, pending: TurnRecord) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            beat = pending.model_copy(update={"heartbeat_at": utcnow()})
+            try:
+                await self.db.commit_turn(TurnCommit(turn=beat))
+            except ConcurrencyError:
+                return  # the turn was completed meanwhile
+
+    async def _answer(self, handle: TurnHandle, pending: TurnRecord) -> TurnResult:
+        context = await self._load(pending)
+        prompt = self.system_prompt(context)
+        window, summary = await self.context_manager.prepare_window(
+            context, prompt.text, answering=pending.user_message_id
+        )
+        request = LLMRequest(
+            messages=window.messages,
+            response_schema=response_schema(context.current_state),
+            schema_name="coach_reply",
+        )
+        turn = pending.model_copy(
+            update={
+                "state_before": context.current_state,
+                "state_after": context.current_state,
+                "prompt_name": prompt.name,
+                "prompt_version": prompt.version,
+                "prompt_hash": prompt.content_hash,
+                "system_prompt": prompt.text,
+                "details": {"context_window": window.describe(), "summary": summary.describe()},
+            }
+        )
+        started = time.perf_counter()
+        first_token: float | None = None
+        response: LLMResponse | None = None
+        reply: CoachReply | None = None
+        try:
+            async for event in self.llm_client.stream(request):
+                if isinstance(event, TextDelta):
+                    if first_token is None:
+                        first_token = time.perf_counter()
+                    handle.push(event)
+                else:
+                    response = event
+            assert response is not None, "an LLM stream must end with its response"
+            reply = parse_reply(response.data)
+        except LLMError as e:
+            turn.status, turn.error = TurnStatus.FAILED, e.reason
+            if response is not None:
+                turn.raw_output = response.raw
+            elif isinstance(e, LLMResponseError) and e.raw:
+                turn.raw_output = e.raw
+        turn.latency_ms = (time.perf_counter() - started) * 1000
+        if first_token is not None:
+            turn.ttft_ms = (first_token - started) * 1000
+        if response is not None:
+            turn.raw_output = response.raw
+            turn.input_tokens = response.usage.input_tokens
+            turn.output_tokens = response.usage.output_tokens
+        return await self._complete(context, turn, reply)
+
+    async def _load(self, pending: TurnSummary) -> CoachContext:
+        context = await self.context_manager.load_turn_context(pending.user_id, pending.session_id)
+        if context is None:
+            raise InputError(f"Session {pending.session_id} has no stored context any more.")
+        return context
+
+    async def _complete(
+        self, context: CoachContext, turn: TurnRecord, reply: CoachReply | None
+    ) -> TurnResult:
+        """Apply the reply to the session as it is stored now and complete the turn in place.
+
+        The records are read again first: the model took its time, and another turn of the
+        user (or of this session) may have written meanwhile. A write still stale by the time
+        it lands is applied again to fresh records, up to ``MAX_COMMIT_ATTEMPTS`` times.
+        """
+        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+            fresh = await self._load(turn)
+            if context.summarized_until > fresh.summarized_until:  # folded for this turn
+                fresh.consolidated_summary = context.consolidated_summary
+                fresh.summarized_until = context.summarized_until
+            done = turn.model_copy(deep=True)
+            identities: list[IdentityRecord] = []
+            user = None
+            coach_message = None
+            if reply is not None:
+                owners = await self._identity_owners(fresh, reply)
+                outcome = apply_actions(fresh, reply.actions, identity_owners=owners)
+                _decide_transition(fresh, outcome, done)
+                coach_message = MessageRecord(
+                    role=MessageRole.COACH, content=reply.message, reply_to=turn.user_message_id
+                )
+                fresh.conversation_history.append(coach_message)
+                done.status = TurnStatus.OK
+                done.coach_message_id = coach_message.id
+                done.state_after = fresh.current_state
+                done.actions = outcome.results
+                identities = [i for i in fresh.identities if i.id in outcome.changed_identity_ids]
+                if outcome.user_data_changes:
+                    user = await self.db.get_user(fresh.user_id) or UserRecord(id=fresh.user_id)
+                    user.data = dict(fresh.user_profile)
+            try:
+                await self.context_manager.commit(
+                    fresh, identities=identities, user=user, turn=done
+                )
+            except ConcurrencyError:
+                live = await self.db.get_turn_for_message(turn.session_id, turn.user_message_id)
+                if attempt == MAX_COMMIT_ATTEMPTS or live is None or live.seq != turn.seq:
+                    raise  # or the turn is no longer ours to complete (marked interrupted)
+                continue
+            return TurnResult.from_turn(done, coach_message)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def system_prompt(self, context: CoachContext) -> RenderedPrompt:
+        """The phase's system prompt for this context."""
+        return self.prompt_manager.system_prompt(context.current_state, phase_variables(context))
+
+    async def _identity_owners(self, context: CoachContext, reply: CoachReply) -> dict[str, str]:
+        """Owners of the identity ids the reply names that are not this client's, so a
+        rejection can say whether the id is unknown or another user's."""
+        owners: dict[str, str] = {}
+        for identity_id in referenced_identity_ids(reply.actions):
+            if context.identity(identity_id) is None:
+                other = await self.db.get_identity(identity_id)
+                if other is not None:
+                    owners[identity_id] = other.user_id
+        return owners
+
+    # -- recovery ----------------------------------------------------------------------------------
+
+    async def recover(self, *, session_id: str | None = None) -> list[TurnSummary]:
+        """``recover_interrupted`` for this engine: its own running turns are never marked."""
+        return await recover_interrupted(self.db, session_id=session_id, running=set(self._running))
+
+    async def aclose(self) -> None:
+        """Wait for the running turns to finish (on shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def recover_interrupted(
+    db: DatabaseInterface,
+    *,
+    session_id: str | None = None,
+    running: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
+) -> list[TurnSummary]:
+    """Mark the pending turns whose process is gone as failed ("interrupted"), so they can be
+    retried. A turn whose process still runs is never marked (``process.is_orphaned``).
+
+    Args:
+        session_id: only this session's pending turns (a page opening it); default: every
+            session's (the app or the CLI opening the database).
+        running: ``(session_id, seq)`` of the turns the caller runs itself.
+
+    Returns:
+        The turns marked.
+    """
+    marked: list[TurnSummary] = []
+    now = utcnow()
+    for turn in await _pending_turns(db, session_id):
+        if (turn.session_id, turn.seq or 0) in running:
+            continue
+        if not is_orphaned(turn, now=now, stale_after=STALE_AFTER):
+            continue
+        stored = await db.get_turn(turn.session_id, turn.seq or 0)
+        if stored is None:
+            continue
+        failed = stored.model_copy(update={"status": TurnStatus.FAILED, "error": INTERRUPTED})
+        try:
+            await db.commit_turn(TurnCommit(turn=failed))
+        except ConcurrencyError:
+            continue  # it finished meanwhile
+        marked.append(failed.summary())
+    return marked
+
+
+async def _pending_turns(db: DatabaseInterface, session_id: str | None) -> list[TurnSummary]:
+    if session_id is None:
+        return await db.list_pending_turns(limit=MAX_PAGE_SIZE)
+    summary = await db.get_session(session_id)
+    if summary is None:
+        return []
+    # A session's pending turns are its newest: its turns end one at a time, in order.
+    after = max(0, summary.turn_count - RECENT_TURNS)
+    turns = await db.list_turns(session_id, after_seq=after, limit=RECENT_TURNS)
+    return [t for t in turns if t.status is TurnStatus.PENDING]
+
+
+def _decide_transition(context: CoachContext, outcome: ActionOutcome, turn: TurnRecord) -> None:
+    """Let the state machine decide on the model's requested phase change."""
+    target = outcome.requested_transition
+    if target is None:
+        return
+    turn.requested_transition = target
+    decision = evaluate_transition(context, target)
+    if decision.allowed:
+        apply_transition(context, decision)
+        return
+    turn.transition_refused_reason = decision.reason
+    # The request was valid but the state machine said no: log the action as rejected.
+    for result in outcome.results:
+        if result.type == "transition_state" and result.status is ActionStatus.APPLIED:
+            result.status = ActionStatus.REJECTED
+            result.reason = f"phase change refused: {decision.reason}"
