@@ -16,9 +16,10 @@ from typing import Any
 
 from bench import inspector, langgraph_ref, persistence
 from bench.common import RESULTS_DIR, mask, save_results
-from bench.pg import reachable
+from bench.generate import generate
+from bench.pg import async_url, reachable
 
-BENCHMARKS = ("persistence", "langgraph", "inspector", "engine")
+BENCHMARKS = ("persistence", "langgraph", "inspector", "tabs", "engine")
 PG_ENV = ("COACH_BENCH_POSTGRES_URL", "COACH_TEST_POSTGRES_URL")
 
 
@@ -109,6 +110,23 @@ async def main(args: argparse.Namespace) -> int:
             )
             all_targets["inspector"] = result["targets"]
             saved.append(save_results(f"inspector-{mode}", result, args.results_dir))
+
+    if "tabs" in selected:
+        if pg_url is None:
+            print("\ntabs skipped: it needs PostgreSQL; pass --pg-url URL")
+        else:
+            from bench import tabs  # imported here: it loads Streamlit
+
+            sizes = inspector.QUICK_SIZES if args.quick else inspector.FULL_SIZES
+            database = args.bench_db if not args.quick else f"{args.bench_db}_quick"
+            url = async_url(pg_url, database)
+            await asyncio.to_thread(
+                generate, url, sizes, reset=database.startswith(inspector.DEFAULT_DATABASE)
+            )
+            tabs_config = tabs.TabsConfig.quick() if args.quick else tabs.TabsConfig()
+            result = await asyncio.to_thread(tabs.run, url=url, config=tabs_config)
+            all_targets["tabs"] = result["targets"]
+            saved.append(save_results(f"tabs-{mode}", result, args.results_dir))
 
     if "engine" in selected:
         from bench import engine  # imported here: it loads the coaching engine and local model

@@ -1,9 +1,10 @@
-"""Benchmark (d): the inspector's queries on a big PostgreSQL database.
+"""Benchmark (d): the pages' reads on a big PostgreSQL database.
 
 The database (``coach_bench`` by default) is filled once by ``bench.generate`` and reused while
-it holds the requested number of users, sessions and messages. Each query runs through the SQL
-backend (``SQLDatabase``) a number of times after a warm-up; p50 and p95 are reported against the
-spec's target (p95 under 100 ms). The SQL each query sends is captured from the engine and run
+it holds the requested number of users, sessions and messages. Each call is one the pages make,
+through the same functions (``coach.inspection``, ``ui.chat.load_chat_view``) on the SQL
+backend, run a number of times after a warm-up; p50 and p95 are reported against the spec's
+target (p95 under 100 ms). The SQL each query sends is captured from the engine and run
 again under ``EXPLAIN (ANALYZE, BUFFERS)`` on a plain psycopg connection; a sequential scan of
 ``messages`` or ``sessions`` (or any other big table) is flagged.
 """
@@ -26,8 +27,12 @@ from bench.dataset import FULL_SIZES, QUICK_SIZES, Sizes
 from bench.generate import generate
 from bench.pg import async_url, psycopg_dsn
 from coach.enums import CoachingState
+from coach.inspection import latest_window_turn, load_session_view, load_turn_summaries
+from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence.paging import encode_cursor
 from coach.persistence.sql import SQLDatabase
+from coach.service import CoachService
+from ui.chat import load_chat_view
 
 __all__ = ["DEFAULT_DATABASE", "FULL_SIZES", "QUICK_SIZES", "InspectorConfig", "run"]
 
@@ -137,6 +142,9 @@ class Subjects:
     big_session_user: str
     big_session: str
     turns_session: str
+    #: The session with the most turns (2,500 at full size), and its user.
+    longest_session: str
+    longest_session_user: str
     busy_user: str
     middle_user_cursor: str
     middle_session_cursor: str
@@ -160,6 +168,9 @@ def pick_subjects(dsn: str) -> Subjects:
             if one("SELECT count(*) FROM sessions WHERE turn_count > 0")[0] > 10
             else "SELECT id FROM sessions ORDER BY turn_count DESC, id LIMIT 1"
         )[0]
+        longest_session, longest_session_user = one(
+            "SELECT id, user_id FROM sessions ORDER BY turn_count DESC, id LIMIT 1"
+        )
         busy_user = one(
             "SELECT user_id FROM sessions GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1"
         )[0]
@@ -178,6 +189,8 @@ def pick_subjects(dsn: str) -> Subjects:
         big_session_user=big_session_user,
         big_session=big_session,
         turns_session=turns_session,
+        longest_session=longest_session,
+        longest_session_user=longest_session_user,
         busy_user=busy_user,
         middle_user_cursor=encode_cursor(u_at, u_id),
         middle_session_cursor=encode_cursor(s_at, s_id),
@@ -225,8 +238,12 @@ async def run(
             lambda c: db.list_sessions(limit=PAGE_SIZE, cursor=c), config.deep_pages
         )
         big = await db.get_session(subjects.big_session)
-        assert big is not None
+        longest = await load_session_view(db, subjects.longest_session)
+        assert big is not None and longest is not None
         middle = max(0, big.message_count // 2)
+        turns = longest.summary.turn_count
+        service = CoachService(ScriptedLLMClient(), db)
+        n = f"{turns:,} turns"
         queries: dict[str, Query] = {
             "list_users first page": lambda: db.list_users(limit=PAGE_SIZE),
             f"list_users page {config.deep_pages + 1} (cursor)": lambda: db.list_users(
@@ -261,10 +278,24 @@ async def run(
             "list_messages middle of big session": lambda: db.list_messages(
                 subjects.big_session, start=middle, limit=PAGE_SIZE
             ),
-            "list_turns (50)": lambda: db.list_turns(subjects.turns_session, limit=50),
-            "get_state": lambda: db.get_state(subjects.big_session_user, subjects.big_session),
-            "get_identities": lambda: db.get_identities(subjects.big_user),
-            "get_user": lambda: db.get_user(subjects.big_user),
+            # The inspector on the session with the most turns: what every run reads, then
+            # what each tab reads (ui/inspector.py).
+            f"inspector: load_session_view ({n})": lambda: load_session_view(
+                db, subjects.longest_session
+            ),
+            f"State/Identities tab: load_turn_summaries ({n})": lambda: load_turn_summaries(
+                db, subjects.longest_session
+            ),
+            f"Context tab: latest_window_turn ({n})": lambda: latest_window_turn(db, longest),
+            f"Turns tab: list_turns last page ({n})": lambda: db.list_turns(
+                subjects.longest_session, after_seq=max(0, turns - 20), limit=20
+            ),
+            f"Turns tab: get_turn of an opened entry ({n})": lambda: db.get_turn(
+                subjects.longest_session, max(1, turns // 2)
+            ),
+            f"Coach page: load_chat_view ({n})": lambda: load_chat_view(
+                service, subjects.longest_session_user, subjects.longest_session
+            ),
         }
         timings: dict[str, Stats] = {}
         captured: dict[str, list[Captured]] = {}

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from coach.actions import response_schema
-from coach.context import ContextManager, bound_words
+from coach.context import ContextManager
 from coach.enums import CoachingState, MessageRole, TurnStatus
 from coach.errors import InputError
 from coach.llm.base import LLMClient, LLMRequest
@@ -28,6 +28,7 @@ from coach.persistence.records import MessageRecord, TurnSummary, UserRecord, ne
 from coach.prompts import PromptManager, RenderedPrompt
 from coach.prompts.variables import welcome_variables
 from coach.turns import TurnEvent, TurnHandle, TurnJobs, TurnProgress, TurnResult
+from coach.window import bound_words
 
 __all__ = [
     "CoachService",

@@ -29,6 +29,9 @@ backends. The checks behind them are written once, in ``rules``, and called by e
 
 A backend implements the abstract methods below. The others (the design note's single-record
 saves and lookups) are derived here from them, once for every backend.
+
+(The module is longer than most because it is the contract itself: each method documents its
+arguments, results, errors and edge cases. The checks behind them live in ``rules``.)
 """
 
 from __future__ import annotations

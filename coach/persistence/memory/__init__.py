@@ -1,0 +1,343 @@
+"""The in-memory backend: a real implementation of ``DatabaseInterface`` kept in dicts.
+
+It obeys every rule of the contract as an SQL store does, so tests and the offline demo can use
+it in place of SQLite or PostgreSQL. Records are copied on the way in and on the way out
+(messages are frozen, so they are shared). Each operation runs under one ``asyncio.Lock``; a
+commit makes every check (``rules``) before it changes anything (``store``), which makes it
+all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from coach.enums import CoachingState, TurnStatus
+from coach.errors import PersistenceError
+from coach.persistence.base import DEFAULT_PAGE_SIZE, DatabaseInterface
+from coach.persistence.memory.store import SessionRow, Store, copy
+from coach.persistence.paging import decode_cursor, encode_cursor
+from coach.persistence.records import (
+    CommitResult,
+    ContextRecord,
+    IdentityRecord,
+    MessageRecord,
+    Page,
+    SessionSummary,
+    StateRecord,
+    TurnCommit,
+    TurnRecord,
+    TurnSummary,
+    UserRecord,
+    UserSummary,
+    as_utc,
+    utcnow,
+)
+from coach.persistence.rules import check_page_size
+
+
+class InMemoryDatabase(DatabaseInterface):
+    """``DatabaseInterface`` in process memory. Nothing survives the process."""
+
+    backend_name = "memory"
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._store = Store()
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[None]:
+        async with self._lock:
+            if self._closed:
+                raise PersistenceError(
+                    "the in-memory database is closed; create a new one with "
+                    "create_database(DatabaseType.MEMORY)"
+                )
+            yield
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        async with self._open():
+            pass
+
+    async def check_schema(self) -> None:
+        async with self._open():  # no schema to check; a closed database still fails
+            pass
+
+    async def close(self) -> None:
+        self._closed = True
+
+    async def count_records(self) -> dict[str, int]:
+        async with self._open():
+            return {
+                "users": len(self._store.users),
+                "sessions": len(self._store.sessions),
+                "states": len(self._store.states),
+                "contexts": len(self._store.contexts),
+                "messages": len(self._store.message_sessions),
+                "identities": len(self._store.identities),
+                "turns": sum(len(turns) for turns in self._store.turns.values()),
+            }
+
+    # -- the one write ---------------------------------------------------------------------------
+
+    async def commit_turn(self, commit: TurnCommit) -> CommitResult:
+        async with self._open():
+            return self._store.commit(commit, utcnow())
+
+    # -- users -----------------------------------------------------------------------------------
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        async with self._open():
+            user = self._store.users.get(user_id)
+            return None if user is None else copy(user)
+
+    def _user_summary(self, user: UserRecord) -> UserSummary:
+        sessions = [s for s in self._store.sessions.values() if s.user_id == user.id]
+        name = user.data.get("name")
+        return UserSummary(
+            id=user.id,
+            name=name if isinstance(name, str) else None,
+            session_count=len(sessions),
+            created_at=user.created_at,
+            last_activity_at=max((s.last_activity_at for s in sessions), default=None),
+        )
+
+    async def list_users(
+        self,
+        *,
+        search: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> Page[UserSummary]:
+        check_page_size(limit)
+        after = None if cursor is None else decode_cursor(cursor)
+        async with self._open():
+            users = list(self._store.users.values())
+            if search:
+                prefix = search.casefold()
+                users = [u for u in users if _user_matches(u, prefix)]
+            rows = sorted(users, key=lambda u: (u.created_at, u.id), reverse=True)
+            if after is not None:
+                rows = [u for u in rows if (u.created_at, u.id) < after]
+            page = rows[:limit]
+            more = len(rows) > limit
+            return Page[UserSummary](
+                items=[self._user_summary(u) for u in page],
+                next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+            )
+
+    async def delete_user(self, user_id: str) -> bool:
+        async with self._open():
+            for session_id in [s for s, v in self._store.sessions.items() if v.user_id == user_id]:
+                self._store.delete_session(session_id)
+            for identity_id in [
+                i.id for i in self._store.identities.values() if i.user_id == user_id
+            ]:
+                del self._store.identities[identity_id]
+            return self._store.users.pop(user_id, None) is not None
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    def _session_summary(self, session_id: str) -> SessionSummary:
+        session = self._store.sessions[session_id]
+        state = self._store.states.get(session_id)
+        return SessionSummary(
+            session_id=session_id,
+            user_id=session.user_id,
+            state=None if state is None else state.state,
+            message_count=len(self._store.messages.get(session_id, ())),
+            turn_count=len(self._store.turns.get(session_id, ())),
+            created_at=session.created_at,
+            last_activity_at=session.last_activity_at,
+        )
+
+    async def get_session(self, session_id: str) -> SessionSummary | None:
+        async with self._open():
+            if session_id not in self._store.sessions:
+                return None
+            return self._session_summary(session_id)
+
+    async def list_sessions(
+        self,
+        *,
+        user_id: str | None = None,
+        state: CoachingState | None = None,
+        active_after: datetime | None = None,
+        active_before: datetime | None = None,
+        search: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> Page[SessionSummary]:
+        check_page_size(limit)
+        after = None if cursor is None else decode_cursor(cursor)
+        low = None if active_after is None else as_utc(active_after)
+        high = None if active_before is None else as_utc(active_before)
+        prefix = search.casefold() if search else None
+
+        def keep(sid: str, s: SessionRow) -> bool:
+            stored_state = self._store.states.get(sid)
+            return (
+                (after is None or (s.last_activity_at, sid) < after)
+                and (user_id is None or s.user_id == user_id)
+                and (state is None or (stored_state is not None and stored_state.state == state))
+                and (low is None or s.last_activity_at >= low)
+                and (high is None or s.last_activity_at < high)
+                and (
+                    prefix is None
+                    or sid.casefold().startswith(prefix)
+                    or s.user_id.casefold().startswith(prefix)
+                )
+            )
+
+        async with self._open():
+            newest_first = sorted(
+                self._store.sessions.items(),
+                key=lambda kv: (kv[1].last_activity_at, kv[0]),
+                reverse=True,
+            )
+            rows = [(sid, s) for sid, s in newest_first if keep(sid, s)][: limit + 1]
+            page = rows[:limit]
+            more = len(rows) > limit
+            return Page[SessionSummary](
+                items=[self._session_summary(sid) for sid, _ in page],
+                next_cursor=encode_cursor(page[-1][1].last_activity_at, page[-1][0])
+                if more
+                else None,
+            )
+
+    async def delete_session(self, session_id: str) -> bool:
+        async with self._open():
+            if session_id not in self._store.sessions:
+                return False
+            self._store.delete_session(session_id)
+            return True
+
+    # -- state -----------------------------------------------------------------------------------
+
+    async def get_state(self, user_id: str, session_id: str) -> StateRecord | None:
+        async with self._open():
+            state = self._store.states.get(session_id)
+            return None if state is None or state.user_id != user_id else copy(state)
+
+    async def delete_state(self, user_id: str, session_id: str) -> bool:
+        async with self._open():
+            state = self._store.states.get(session_id)
+            if state is None or state.user_id != user_id:
+                return False
+            del self._store.states[session_id]
+            return True
+
+    # -- context ---------------------------------------------------------------------------------
+
+    async def get_context(
+        self, user_id: str, session_id: str, *, message_limit: int | None = None
+    ) -> ContextRecord | None:
+        if message_limit is not None and message_limit < 0:
+            raise ValueError(f"message_limit must be 0 or more, got {message_limit}")
+        async with self._open():
+            stored = self._store.contexts.get(session_id)
+            if stored is None or stored.user_id != user_id:
+                return None
+            messages = self._store.messages.get(session_id, [])
+            start = 0 if message_limit is None else max(0, len(messages) - message_limit)
+            return stored.model_copy(
+                deep=True, update={"messages": messages[start:], "first_message_index": start}
+            )
+
+    async def delete_context(self, user_id: str, session_id: str) -> bool:
+        async with self._open():
+            stored = self._store.contexts.get(session_id)
+            if stored is None or stored.user_id != user_id:
+                return False
+            self._store.delete_messages(session_id)
+            del self._store.contexts[session_id]
+            return True
+
+    async def get_message(self, session_id: str, message_id: str) -> MessageRecord | None:
+        async with self._open():
+            if self._store.message_sessions.get(message_id) != session_id:
+                return None
+            return next(m for m in self._store.messages[session_id] if m.id == message_id)
+
+    async def list_messages(
+        self, session_id: str, *, start: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[MessageRecord]:
+        if start < 0 or limit < 0:
+            raise ValueError(f"start and limit must be 0 or more, got {start} and {limit}")
+        async with self._open():
+            return self._store.messages.get(session_id, [])[start : start + limit]
+
+    # -- identities ------------------------------------------------------------------------------
+
+    async def get_identities(
+        self, user_id: str, *, session_id: str | None = None
+    ) -> list[IdentityRecord]:
+        async with self._open():
+            found = [
+                i
+                for i in self._store.identities.values()
+                if i.user_id == user_id and (session_id is None or i.session_id == session_id)
+            ]
+            return [copy(i) for i in sorted(found, key=lambda i: (i.created_at, i.id))]
+
+    async def get_identity(self, identity_id: str) -> IdentityRecord | None:
+        async with self._open():
+            identity = self._store.identities.get(identity_id)
+            return None if identity is None else copy(identity)
+
+    async def delete_identity(self, identity_id: str) -> bool:
+        async with self._open():
+            return self._store.identities.pop(identity_id, None) is not None
+
+    # -- turns -----------------------------------------------------------------------------------
+
+    async def list_turns(
+        self, session_id: str, *, after_seq: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[TurnSummary]:
+        check_page_size(limit)
+        if after_seq < 0:
+            raise ValueError(f"after_seq must be 0 or more, got {after_seq}")
+        async with self._open():
+            turns = self._store.turns.get(session_id, [])[after_seq : after_seq + limit]
+            return [t.summary() for t in turns]
+
+    async def get_turn(self, session_id: str, seq: int) -> TurnRecord | None:
+        async with self._open():
+            turns = self._store.turns.get(session_id, [])
+            return copy(turns[seq - 1]) if 1 <= seq <= len(turns) else None
+
+    async def get_turn_for_message(
+        self, session_id: str, user_message_id: str
+    ) -> TurnSummary | None:
+        async with self._open():
+            for turn in reversed(self._store.turns.get(session_id, [])):
+                if turn.user_message_id == user_message_id:
+                    return turn.summary()
+            return None
+
+    async def list_pending_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
+        check_page_size(limit)
+        async with self._open():
+            pending = [
+                self._store.turns[sid][live.seq - 1]
+                for sid, by_message in self._store.live.items()
+                for live in by_message.values()
+                if live.status is TurnStatus.PENDING
+            ]
+            pending.sort(key=lambda t: (t.created_at, t.session_id, t.seq or 0))
+            return [t.summary() for t in pending[:limit]]
+
+
+def _user_matches(user: UserRecord, prefix: str) -> bool:
+    name = user.data.get("name")
+    return user.id.casefold().startswith(prefix) or (
+        isinstance(name, str) and name.casefold().startswith(prefix)
+    )
+
+
+__all__ = ["InMemoryDatabase"]
