@@ -3,6 +3,7 @@ belong in benchmarks, not in tests): only that each benchmark runs and stores wh
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -76,6 +77,17 @@ async def test_inspector_benchmark_runs(postgres_url: str) -> None:
     explained = [item for items in result["plans"].values() for item in items if "plan" in item]
     assert explained, "no query was explained"
     assert all("Execution Time" in item["plan"] for item in explained)
+
+
+async def test_tabs_benchmark_runs(postgres_url: str) -> None:
+    from bench import tabs
+    from bench.generate import generate
+
+    await asyncio.to_thread(generate, postgres_url, Sizes(users=4, sessions=12, messages=400))
+    result = await asyncio.to_thread(tabs.run, url=postgres_url, config=tabs.TabsConfig(repeats=2))
+    assert result["session_turns"] > 0
+    assert {f"open {t} tab" for t in tabs.TABS} <= set(result["actions"])
+    assert all(stats["n"] == 2 for stats in result["actions"].values())
 
 
 async def test_engine_benchmark_runs() -> None:
