@@ -84,6 +84,7 @@ class ContextManager:
             session_id=session_id,
             identities=identities,
             user_profile=dict(user.data) if user else {},
+            user_version=user.version if user else 0,
         )
 
     async def _load_from_persistence(self, user_id: str, session_id: str) -> CoachContext | None:
@@ -163,6 +164,7 @@ class ContextManager:
             summarized_until=summarized_until if isinstance(summarized_until, int) else 0,
             metadata=dict(metadata) if isinstance(metadata, dict) else {},
             user_profile=dict(user.data) if user else {},
+            user_version=user.version if user else 0,
             identities=list(identities),
             version=record.version,
             created_at=record.created_at,

@@ -36,6 +36,8 @@ class CoachContext(BaseModel):
     consolidated_summary: str = ""
     summarized_until: int = 0
     user_profile: JsonDict = Field(default_factory=dict)
+    #: The version of the user record ``user_profile`` was read from (0: none stored yet).
+    user_version: int = 0
     metadata: JsonDict = Field(default_factory=dict)
     identities: list[IdentityRecord] = Field(default_factory=list)
     focus_identity_id: str | None = None

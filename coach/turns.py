@@ -283,7 +283,10 @@ class TurnJobs:
                     "reload the session to see the reply"
                 )
             try:
-                pending = await self._begin(user_id, session_id, text, message_id)
+                # A message with a (failed) turn is stored already: a retry adds only the turn.
+                pending = await self._begin(
+                    user_id, session_id, text, message_id, stored=existing is not None
+                )
             except (ConcurrencyError, DuplicateTurnError):
                 continue  # someone else wrote the session meanwhile: look again
             handle = TurnHandle(user_id, session_id, pending.seq or 0, message_id)
@@ -296,21 +299,23 @@ class TurnJobs:
             return handle
         raise ConcurrencyError("the session changed too often to store the message; send it again")
 
-    async def _begin(self, user_id: str, session_id: str, text: str, message_id: str) -> TurnRecord:
-        """One transaction: the user's message (unless stored already: a retry) and a pending
-        turn for it."""
+    async def _begin(
+        self, user_id: str, session_id: str, text: str, message_id: str, *, stored: bool
+    ) -> TurnRecord:
+        """One transaction: the user's message (unless ``stored`` already) and a pending turn
+        for it."""
         record = await self.db.get_context(user_id, session_id, message_limit=0)
         state = await self.db.get_state(user_id, session_id)
         if record is None or state is None:
             raise InputError(
                 f"Session {session_id} was not started for this user. Start a session first."
             )
-        if await self.db.get_message(session_id, message_id) is None:
+        if stored:
+            record = None  # only the turn is new
+        else:
             record.messages.append(
                 MessageRecord(id=message_id, role=MessageRole.USER, content=text)
             )
-        else:
-            record = None  # the message is stored: only the turn is new
         pending = TurnRecord(
             session_id=session_id,
             user_id=user_id,
@@ -435,17 +440,20 @@ class TurnJobs:
     async def _complete(
         self, context: CoachContext, turn: TurnRecord, reply: CoachReply | None
     ) -> TurnResult:
-        """Apply the reply to the session as it is stored now and complete the turn in place.
+        """Apply the reply to the session and complete the turn in place.
 
-        The records are read again first: the model took its time, and another turn of the
-        user (or of this session) may have written meanwhile. A write still stale by the time
-        it lands is applied again to fresh records, up to ``MAX_COMMIT_ATTEMPTS`` times.
+        The model took its time, and another turn of the user (in this session or another)
+        may have written meanwhile: then the write is stale (versions), and the reply is
+        applied again to records read fresh, up to ``MAX_COMMIT_ATTEMPTS`` times. The model is
+        never asked again, so the reply streams once.
         """
+        fresh = context
         for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
-            fresh = await self._load(turn)
-            if context.summarized_until > fresh.summarized_until:  # folded for this turn
-                fresh.consolidated_summary = context.consolidated_summary
-                fresh.summarized_until = context.summarized_until
+            if attempt > 1:
+                fresh = await self._load(turn)
+                if context.summarized_until > fresh.summarized_until:  # folded for this turn
+                    fresh.consolidated_summary = context.consolidated_summary
+                    fresh.summarized_until = context.summarized_until
             done = turn.model_copy(deep=True)
             identities: list[IdentityRecord] = []
             user = None
@@ -464,8 +472,9 @@ class TurnJobs:
                 done.actions = outcome.results
                 identities = [i for i in fresh.identities if i.id in outcome.changed_identity_ids]
                 if outcome.user_data_changes:
-                    user = await self.db.get_user(fresh.user_id) or UserRecord(id=fresh.user_id)
-                    user.data = dict(fresh.user_profile)
+                    user = UserRecord(
+                        id=fresh.user_id, data=dict(fresh.user_profile), version=fresh.user_version
+                    )
             try:
                 await self.context_manager.commit(
                     fresh, identities=identities, user=user, turn=done
