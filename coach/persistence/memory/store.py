@@ -35,6 +35,22 @@ def copy(record: M) -> M:
     return record.model_copy(deep=True)
 
 
+V = TypeVar("V", UserRecord, IdentityRecord)
+
+
+def saved(record: V, existing: V | None, now: datetime) -> V:
+    """A copy of a versioned record as stored: at its next version, updated now, created when
+    it was first stored."""
+    return record.model_copy(
+        deep=True,
+        update={
+            "version": record.version + 1,
+            "created_at": record.created_at if existing is None else existing.created_at,
+            "updated_at": now,
+        },
+    )
+
+
 @dataclass(frozen=True)
 class SessionRow:
     user_id: str
@@ -115,15 +131,7 @@ class Store:
                 # Editing an identity later is not activity in the session it was found in,
                 # so only a new session is registered.
                 self._touch_session(owner, identity.session_id, now)
-            existing = self.identities.get(identity.id)
-            self.identities[identity.id] = identity.model_copy(
-                deep=True,
-                update={
-                    "version": identity.version + 1,
-                    "created_at": identity.created_at if existing is None else existing.created_at,
-                    "updated_at": now,
-                },
-            )
+            self.identities[identity.id] = saved(identity, self.identities.get(identity.id), now)
         if commit.turn is not None:
             result.turn_seq = self._save_turn(commit.turn)
         return result
@@ -154,15 +162,7 @@ class Store:
         self.sessions[session_id] = SessionRow(user_id, created_at, now)
 
     def _save_user(self, user: UserRecord, now: datetime) -> None:
-        existing = self.users.get(user.id)
-        self.users[user.id] = user.model_copy(
-            deep=True,
-            update={
-                "version": user.version + 1,
-                "created_at": user.created_at if existing is None else existing.created_at,
-                "updated_at": now,
-            },
-        )
+        self.users[user.id] = saved(user, self.users.get(user.id), now)
 
     def _save_context(
         self, context: ContextRecord, new: list[MessageRecord], now: datetime
