@@ -2,9 +2,12 @@
 on two paths:
 
 - the engine's: read the window, the state and the identities, then one ``commit_turn``;
-- the design note's, as ``ContextManager`` takes it: ``get_context`` (the newest
-  ``MESSAGE_WINDOW`` messages), append the exchange, ``save_context``; ``save_context`` alone is
-  reported too.
+- the design note's, as ``ContextManager`` takes it: ``get_context`` of the newest messages,
+  append the exchange, ``save_context``; ``save_context`` alone is reported too. Both paths read
+  the same window (``message_limit``, 20: full from turn 10 on), so what grows between the
+  checkpoints is the stored history only. (``ContextManager`` reads 60; a window of 60 is full
+  only from turn 30, and a read of 20 messages at turn 10 against 60 later would measure the
+  window filling, not the history.)
 
 Several conversations are timed at each checkpoint, over the turns around it, and all
 checkpoints are timed side by side (``bench.common.interleaved_checkpoints``), so turn 10 and
@@ -32,7 +35,6 @@ from bench.workload import (
     play_design_note_turn,
     play_turn,
 )
-from coach.context import MESSAGE_WINDOW
 from coach.persistence import DatabaseType, create_database
 from coach.persistence.base import DatabaseInterface
 
@@ -106,7 +108,7 @@ async def measure_design_note(
 
     async def play(conv: Conversation, turn: int) -> DesignNoteTiming:
         assert conv.turns == turn - 1
-        return await play_design_note_turn(db, conv, message_limit=MESSAGE_WINDOW)
+        return await play_design_note_turn(db, conv, message_limit=config.message_limit)
 
     samples = await interleaved_checkpoints(
         config.checkpoints,
@@ -220,7 +222,7 @@ async def run(
             dn[str(last)]["save"]["median_ms"], dn[str(first)]["save"]["median_ms"]
         )
     print_table(
-        f"Design note path (get_context of the newest {MESSAGE_WINDOW} + save_context), ms",
+        f"Design note path (get_context of the newest {config.message_limit} + save_context), ms",
         ["backend", "turn", "median", "p95", "get_context median", "save_context median"],
         design_rows,
     )
