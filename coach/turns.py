@@ -5,9 +5,10 @@
 2. **Run.** A task on the engine's event loop runs the turn, one at a time per session: it
    builds the prompt, streams the model's reply, then applies the reply's actions to records
    read fresh from the database and completes the turn in place (``ok``, or ``failed`` with the
-   reason). A stale write (another session of the user changed an identity meanwhile) applies
-   the same reply again to fresh records; the model is never asked twice, so a reply is
-   streamed once. While it runs, the turn's heartbeat says so every ``HEARTBEAT_S``.
+   reason). A stale write (another session of the user changed an identity or took a label
+   meanwhile) applies the same reply again to fresh records; the model is never asked twice,
+   so a reply is streamed once. While it runs, the turn's heartbeat says so every
+   ``HEARTBEAT_S``.
 3. **Follow.** A ``TurnHandle`` keeps the events so far. A page reads them and waits for more,
    and may go away at any moment: the task does not notice.
 
@@ -42,6 +43,7 @@ from coach.enums import ActionStatus, CoachingState, MessageRole, TurnStatus
 from coach.errors import (
     CoachError,
     ConcurrencyError,
+    DuplicateLabelError,
     DuplicateTurnError,
     InputError,
     LLMError,
@@ -443,9 +445,10 @@ class TurnJobs:
         """Apply the reply to the session and complete the turn in place.
 
         The model took its time, and another turn of the user (in this session or another)
-        may have written meanwhile: then the write is stale (versions), and the reply is
-        applied again to records read fresh, up to ``MAX_COMMIT_ATTEMPTS`` times. The model is
-        never asked again, so the reply streams once.
+        may have written meanwhile: then the write is stale (versions, or a label the reply
+        gives that another session took), and the reply is applied again to records read
+        fresh, up to ``MAX_COMMIT_ATTEMPTS`` times; an action that no longer fits is rejected
+        with its reason. The model is never asked again, so the reply streams once.
         """
         fresh = context
         for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
@@ -479,7 +482,8 @@ class TurnJobs:
                 await self.context_manager.commit(
                     fresh, identities=identities, user=user, turn=done
                 )
-            except ConcurrencyError:
+            except (ConcurrencyError, DuplicateLabelError):
+                # The actions checked labels against every identity read: a clash is stale too.
                 live = await self.db.get_turn_for_message(turn.session_id, turn.user_message_id)
                 if attempt == MAX_COMMIT_ATTEMPTS or live is None or live.seq != turn.seq:
                     raise  # or the turn is no longer ours to complete (marked interrupted)
