@@ -485,7 +485,11 @@ class TurnJobs:
             except (ConcurrencyError, DuplicateLabelError):
                 # The actions checked labels against every identity read: a clash is stale too.
                 live = await self.db.get_turn_for_message(turn.session_id, turn.user_message_id)
-                if attempt == MAX_COMMIT_ATTEMPTS or live is None or live.seq != turn.seq:
+                if (
+                    attempt == MAX_COMMIT_ATTEMPTS
+                    or live is None
+                    or (live.seq, live.status) != (turn.seq, TurnStatus.PENDING)
+                ):
                     raise  # or the turn is no longer ours to complete (marked interrupted)
                 continue
             return TurnResult.from_turn(done, coach_message)

@@ -8,6 +8,7 @@ would while the model streams). That commit is then genuinely stale (``Concurren
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,11 +16,13 @@ import pytest
 
 from coach.enums import ActionStatus, IdentityState, TurnStatus
 from coach.errors import ConcurrencyError
+from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence import DatabaseInterface
 from coach.persistence.memory import InMemoryDatabase
 from coach.persistence.records import CommitResult, TurnCommit
 from coach.persistence.sql import SQLDatabase
-from coach.service import TurnEvent
+from coach.service import CoachService, TurnEvent
+from coach.turns import INTERRUPTED
 from tests.engine.turn_helpers import USER, act, brainstorming, follow, reply, split
 from tests.records import stored_turns
 
@@ -162,3 +165,30 @@ async def test_user_record_changed_while_the_model_streams(racy_db: Interfering)
     user = await racy_db.get_user(USER)
     assert user is not None
     assert (user.data["name"], user.data["goals"]) == ("Ana María", ["Paint every week"])
+
+
+async def test_a_turn_marked_interrupted_meanwhile_is_not_applied_again(
+    racy_db: Interfering,
+) -> None:
+    """Another engine marked the turn interrupted while the model streamed (its heartbeat
+    looked stale): the late reply is refused once, not applied again to fresh records."""
+    client = ScriptedLLMClient([reply(REPLY)])
+    service = CoachService(client, racy_db)
+    session = (await service.start_session(USER)).session_id
+
+    async def recovered_elsewhere(db: DatabaseInterface) -> None:
+        [pending] = await db.list_pending_turns()
+        stored = await db.get_turn(pending.session_id, pending.seq or 0)
+        assert stored is not None
+        interrupted = stored.model_copy(update={"status": TurnStatus.FAILED, "error": INTERRUPTED})
+        await db.commit_turn(TurnCommit(turn=interrupted))
+
+    racy_db.interference = recovered_elsewhere
+    async with asyncio.timeout(10):
+        with pytest.raises(ConcurrencyError, match="no longer in progress"):
+            [e async for e in service.send_message(USER, session, "Hi", client_message_id="m")]
+    assert len(racy_db.refused) == 1, "the reply was applied again to a turn no longer ours"
+    turn = await racy_db.get_turn_for_message(session, "m")
+    assert turn is not None and (turn.status, turn.error) == (TurnStatus.FAILED, INTERRUPTED)
+    context = await racy_db.get_context(USER, session)
+    assert context is not None and [m.content for m in context.messages[1:]] == ["Hi"]
