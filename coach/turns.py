@@ -234,6 +234,8 @@ class TurnJobs:
         self.prompt_manager = prompt_manager
         self.owner = str(ProcessId.current())
         self._running: dict[tuple[str, int], TurnHandle] = {}
+        #: Turns whose task here ended without storing them: pending, but nothing runs them.
+        self._abandoned: set[tuple[str, int]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -344,7 +346,8 @@ class TurnJobs:
     async def _run(self, handle: TurnHandle, pending: TurnRecord) -> None:
         """The turn's task: always ends with the turn stored ``ok`` or ``failed``, or, when not
         even that can be stored, with the error given to every follower (and logged, since
-        nobody may be looking); the turn then stays pending until recovery marks it."""
+        nobody may be looking); the turn then stays pending until recovery marks it (this
+        engine's recovery too, although the turn's owner, this process, is alive)."""
         try:
             async with self._lock(handle.session_id):
                 handle.queued = False
@@ -359,6 +362,7 @@ class TurnJobs:
             handle.push(result)
         except BaseException as e:
             logger.exception("turn %s#%s could not be stored", handle.session_id, handle.seq)
+            self._abandoned.add((handle.session_id, handle.seq))
             handle.fail(e)
             if not isinstance(e, Exception):
                 raise
@@ -513,8 +517,16 @@ class TurnJobs:
     # -- recovery ----------------------------------------------------------------------------------
 
     async def recover(self, *, session_id: str | None = None) -> list[TurnSummary]:
-        """``recover_interrupted`` for this engine: its own running turns are never marked."""
-        return await recover_interrupted(self.db, session_id=session_id, running=set(self._running))
+        """``recover_interrupted`` for this engine: its own running turns are never marked, and
+        its abandoned ones (their task ended without storing them) are."""
+        marked = await recover_interrupted(
+            self.db,
+            session_id=session_id,
+            running=set(self._running),
+            abandoned=set(self._abandoned),
+        )
+        self._abandoned.difference_update((t.session_id, t.seq or 0) for t in marked)
+        return marked
 
     async def aclose(self) -> None:
         """Wait for the running turns to finish (on shutdown)."""
@@ -527,6 +539,7 @@ async def recover_interrupted(
     *,
     session_id: str | None = None,
     running: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
+    abandoned: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
 ) -> list[TurnSummary]:
     """Mark the pending turns whose process is gone as failed ("interrupted"), so they can be
     retried. A turn whose process still runs is never marked (``process.is_orphaned``).
@@ -535,6 +548,8 @@ async def recover_interrupted(
         session_id: only this session's pending turns (a page opening it); default: every
             session's (the app or the CLI opening the database).
         running: ``(session_id, seq)`` of the turns the caller runs itself.
+        abandoned: ``(session_id, seq)`` of turns the caller ran and no longer runs: marked
+            although their owner (the caller's process) is alive.
 
     Returns:
         The turns marked.
@@ -542,9 +557,10 @@ async def recover_interrupted(
     marked: list[TurnSummary] = []
     now = utcnow()
     for turn in await _pending_turns(db, session_id):
-        if (turn.session_id, turn.seq or 0) in running:
+        key = (turn.session_id, turn.seq or 0)
+        if key in running:
             continue
-        if not is_orphaned(turn, now=now, stale_after=STALE_AFTER):
+        if key not in abandoned and not is_orphaned(turn, now=now, stale_after=STALE_AFTER):
             continue
         stored = await db.get_turn(turn.session_id, turn.seq or 0)
         if stored is None:

@@ -9,6 +9,7 @@ follows it gets the result instead of waiting forever.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,7 +19,9 @@ from coach.llm.base import TextDelta
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence import DatabaseInterface, IdentityRecord
 from coach.persistence.memory import InMemoryDatabase
+from coach.persistence.records import CommitResult, TurnCommit
 from coach.service import CoachService, TurnEvent, TurnResult
+from coach.turns import INTERRUPTED
 from tests.engine.turn_helpers import USER, follow, reply, split
 from tests.records import stored_turns
 
@@ -126,3 +129,51 @@ async def test_an_engine_failure_is_stored_and_reaches_the_follower(follower: st
     retried = [e async for e in service.retry_turn(USER, session)][-1]
     assert isinstance(retried, TurnResult) and retried.ok and retried.reply == "Welcome back."
     assert retried.user_message_id == "m"
+
+
+class OutageForTheWholeTurn(OutageOnTurnLoad):
+    """As ``OutageOnTurnLoad``, and storing the turn as failed fails too, once."""
+
+    failure_fails = False
+
+    async def commit_turn(self, commit: TurnCommit) -> CommitResult:
+        if self.failure_fails and commit.turn and commit.turn.status is TurnStatus.FAILED:
+            self.failure_fails = False
+            raise PersistenceError(OUTAGE)
+        return await super().commit_turn(commit)
+
+
+@pytest.mark.parametrize("comeback", ["page reopens and retries", "message sent again"])
+async def test_a_turn_that_could_not_be_stored_is_not_stuck_pending(comeback: str) -> None:
+    """Nothing of the turn's outcome could be stored: the follower gets the error at once, and
+    once the database is back the message can be answered in this same process (whose turn
+    it was: it is alive, but nothing runs the turn any more)."""
+    db = OutageForTheWholeTurn()
+    client = ScriptedLLMClient([reply("Welcome back.")])
+    service = CoachService(client, db)
+    session = (await service.start_session(USER)).session_id
+    db.armed = db.failure_fails = True
+
+    async with asyncio.timeout(10):
+        with pytest.raises(PersistenceError, match="did not answer"):
+            [e async for e in service.send_message(USER, session, "Hello", client_message_id="m")]
+    [pending] = await db.list_pending_turns()
+    assert pending.user_message_id == "m" and service.running_turns(session) == []
+
+    if comeback == "page reopens and retries":
+        marked = await service.recover_interrupted(session_id=session)
+        assert [(t.seq, t.error) for t in marked] == [(pending.seq, INTERRUPTED)]
+        result = await _result(service.retry_turn(USER, session))
+    else:
+        result = await service.send_message_and_wait(USER, session, "Hello", client_message_id="m")
+    assert result.ok and result.reply == "Welcome back." and result.user_message_id == "m"
+    assert [(t.status, t.error) for t in await stored_turns(db, session)] == [
+        (TurnStatus.FAILED, INTERRUPTED),
+        (TurnStatus.OK, None),
+    ]
+
+
+async def _result(events: AsyncIterator[TurnEvent]) -> TurnResult:
+    last = [e async for e in events][-1]
+    assert isinstance(last, TurnResult)
+    return last
