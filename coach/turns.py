@@ -5,9 +5,10 @@
 2. **Run.** A task on the engine's event loop runs the turn, one at a time per session: it
    builds the prompt, streams the model's reply, then applies the reply's actions to records
    read fresh from the database and completes the turn in place (``ok``, or ``failed`` with the
-   reason). A stale write (another session of the user changed an identity meanwhile) applies
-   the same reply again to fresh records; the model is never asked twice, so a reply is
-   streamed once. While it runs, the turn's heartbeat says so every ``HEARTBEAT_S``.
+   reason). A stale write (another session of the user changed an identity or took a label
+   meanwhile) applies the same reply again to fresh records; the model is never asked twice,
+   so a reply is streamed once. While it runs, the turn's heartbeat says so every
+   ``HEARTBEAT_S``.
 3. **Follow.** A ``TurnHandle`` keeps the events so far. A page reads them and waits for more,
    and may go away at any moment: the task does not notice.
 
@@ -42,6 +43,7 @@ from coach.enums import ActionStatus, CoachingState, MessageRole, TurnStatus
 from coach.errors import (
     CoachError,
     ConcurrencyError,
+    DuplicateLabelError,
     DuplicateTurnError,
     InputError,
     LLMError,
@@ -232,6 +234,8 @@ class TurnJobs:
         self.prompt_manager = prompt_manager
         self.owner = str(ProcessId.current())
         self._running: dict[tuple[str, int], TurnHandle] = {}
+        #: Turns whose task here ended without storing them: pending, but nothing runs them.
+        self._abandoned: set[tuple[str, int]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -342,7 +346,8 @@ class TurnJobs:
     async def _run(self, handle: TurnHandle, pending: TurnRecord) -> None:
         """The turn's task: always ends with the turn stored ``ok`` or ``failed``, or, when not
         even that can be stored, with the error given to every follower (and logged, since
-        nobody may be looking); the turn then stays pending until recovery marks it."""
+        nobody may be looking); the turn then stays pending until recovery marks it (this
+        engine's recovery too, although the turn's owner, this process, is alive)."""
         try:
             async with self._lock(handle.session_id):
                 handle.queued = False
@@ -357,6 +362,7 @@ class TurnJobs:
             handle.push(result)
         except BaseException as e:
             logger.exception("turn %s#%s could not be stored", handle.session_id, handle.seq)
+            self._abandoned.add((handle.session_id, handle.seq))
             handle.fail(e)
             if not isinstance(e, Exception):
                 raise
@@ -443,9 +449,10 @@ class TurnJobs:
         """Apply the reply to the session and complete the turn in place.
 
         The model took its time, and another turn of the user (in this session or another)
-        may have written meanwhile: then the write is stale (versions), and the reply is
-        applied again to records read fresh, up to ``MAX_COMMIT_ATTEMPTS`` times. The model is
-        never asked again, so the reply streams once.
+        may have written meanwhile: then the write is stale (versions, or a label the reply
+        gives that another session took), and the reply is applied again to records read
+        fresh, up to ``MAX_COMMIT_ATTEMPTS`` times; an action that no longer fits is rejected
+        with its reason. The model is never asked again, so the reply streams once.
         """
         fresh = context
         for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
@@ -479,9 +486,14 @@ class TurnJobs:
                 await self.context_manager.commit(
                     fresh, identities=identities, user=user, turn=done
                 )
-            except ConcurrencyError:
+            except (ConcurrencyError, DuplicateLabelError):
+                # The actions checked labels against every identity read: a clash is stale too.
                 live = await self.db.get_turn_for_message(turn.session_id, turn.user_message_id)
-                if attempt == MAX_COMMIT_ATTEMPTS or live is None or live.seq != turn.seq:
+                if (
+                    attempt == MAX_COMMIT_ATTEMPTS
+                    or live is None
+                    or (live.seq, live.status) != (turn.seq, TurnStatus.PENDING)
+                ):
                     raise  # or the turn is no longer ours to complete (marked interrupted)
                 continue
             return TurnResult.from_turn(done, coach_message)
@@ -505,8 +517,16 @@ class TurnJobs:
     # -- recovery ----------------------------------------------------------------------------------
 
     async def recover(self, *, session_id: str | None = None) -> list[TurnSummary]:
-        """``recover_interrupted`` for this engine: its own running turns are never marked."""
-        return await recover_interrupted(self.db, session_id=session_id, running=set(self._running))
+        """``recover_interrupted`` for this engine: its own running turns are never marked, and
+        its abandoned ones (their task ended without storing them) are."""
+        marked = await recover_interrupted(
+            self.db,
+            session_id=session_id,
+            running=set(self._running),
+            abandoned=set(self._abandoned),
+        )
+        self._abandoned.difference_update((t.session_id, t.seq or 0) for t in marked)
+        return marked
 
     async def aclose(self) -> None:
         """Wait for the running turns to finish (on shutdown)."""
@@ -519,6 +539,7 @@ async def recover_interrupted(
     *,
     session_id: str | None = None,
     running: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
+    abandoned: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
 ) -> list[TurnSummary]:
     """Mark the pending turns whose process is gone as failed ("interrupted"), so they can be
     retried. A turn whose process still runs is never marked (``process.is_orphaned``).
@@ -527,6 +548,8 @@ async def recover_interrupted(
         session_id: only this session's pending turns (a page opening it); default: every
             session's (the app or the CLI opening the database).
         running: ``(session_id, seq)`` of the turns the caller runs itself.
+        abandoned: ``(session_id, seq)`` of turns the caller ran and no longer runs: marked
+            although their owner (the caller's process) is alive.
 
     Returns:
         The turns marked.
@@ -534,9 +557,10 @@ async def recover_interrupted(
     marked: list[TurnSummary] = []
     now = utcnow()
     for turn in await _pending_turns(db, session_id):
-        if (turn.session_id, turn.seq or 0) in running:
+        key = (turn.session_id, turn.seq or 0)
+        if key in running:
             continue
-        if not is_orphaned(turn, now=now, stale_after=STALE_AFTER):
+        if key not in abandoned and not is_orphaned(turn, now=now, stale_after=STALE_AFTER):
             continue
         stored = await db.get_turn(turn.session_id, turn.seq or 0)
         if stored is None:
