@@ -6,15 +6,17 @@ cores). It gets a fresh SQLite file holding the demo session, and a model: the O
 of the real SDK pointed at a fake OpenAI-compatible server running in this process
 (``tests/llm/fake_openai_server.py``), so tests queue the model's replies (``app_server.llm``).
 The ``llm`` fixture gives each test that server with an empty queue and the default reply.
+A test that kills the app, or needs other settings, starts one of its own (``new_app_server``).
 
 Chromium is Debian's (``make browser``); Playwright cannot download its own here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,9 @@ import pytest
 
 from coach.demo import play_demo
 from devtools import serve
-from tests.browser.helpers import VIEWPORT, AppServer, Demo, run_on_database
+from tests.browser.helpers import VIEWPORT, AppProcess, AppServer, Demo, run_on_database
 from tests.llm.fake_openai_server import FakeOpenAIServer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Tests that must meet a server nobody has visited yet run first among the browser tests, and
 #: the screenshots next (so they show the demo data only).
 FIRST = ("test_a_deep_link_on_a_fresh_server_goes_through_the_router",)
@@ -69,8 +70,9 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "viewport": VIEWPORT}
 
 
-def app_environment(database_url: str, llm: FakeOpenAIServer) -> dict[str, str]:
-    """This process's environment without any ``COACH_*`` setting, plus the app's settings."""
+def app_environment(database_url: str, llm: FakeOpenAIServer, **settings: str) -> dict[str, str]:
+    """This process's environment without any ``COACH_*`` setting, plus the app's settings
+    (``settings``: more of them, or others, by their name without the prefix)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COACH_")}
     env.update(
         COACH_DATABASE_URL=database_url,
@@ -81,44 +83,59 @@ def app_environment(database_url: str, llm: FakeOpenAIServer) -> dict[str, str]:
         COACH_LLM_TIMEOUT_S="30",
         PYTHONUNBUFFERED="1",
     )
+    env.update({f"COACH_{name.upper()}": value for name, value in settings.items()})
     return env
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    try:
-        serve.wait_healthy(url, process, log)
-    except RuntimeError as e:
-        pytest.fail(str(e))
+@contextlib.contextmanager
+def serve_app(folder: Path, **settings: str) -> Iterator[AppServer]:
+    """``streamlit run app.py`` on a free port, on a new SQLite file in ``folder`` holding the
+    demo session, with a fake model server of its own (``settings``: see ``app_environment``)."""
+    database_url = f"sqlite:///{folder / 'coach.db'}"
+    info = run_on_database(database_url, play_demo)
+    with FakeOpenAIServer() as llm:
+        process = AppProcess(
+            port=serve.free_port(),
+            env=app_environment(database_url, llm, **settings),
+            log=folder / "streamlit.log",
+        )
+        try:
+            try:
+                process.start()
+            except RuntimeError as e:
+                pytest.fail(str(e))
+            yield AppServer(
+                process=process,
+                database_url=database_url,
+                llm=llm,
+                demo=Demo(user_id=info.user_id, session_id=info.session_id),
+            )
+        finally:
+            process.stop()
 
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """``streamlit run app.py`` on a free port, on a new SQLite file holding the demo session."""
-    folder = tmp_path_factory.mktemp("browser_app")
-    database_url = f"sqlite:///{folder / 'coach.db'}"
-    info = run_on_database(database_url, play_demo)
-    log = folder / "streamlit.log"
-    port = serve.free_port()
-    with FakeOpenAIServer() as llm, log.open("wb") as out:
-        process = subprocess.Popen(
-            serve.streamlit_command(port),
-            cwd=REPO_ROOT,
-            env=app_environment(database_url, llm),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_healthy(url, process, log)
-            yield AppServer(
-                url=url,
-                database_url=database_url,
-                llm=llm,
-                demo=Demo(user_id=info.user_id, session_id=info.session_id),
-                log=log,
-            )
-        finally:
-            serve.stop(process)
+    """The app server the browser tests share."""
+    with serve_app(tmp_path_factory.mktemp("browser_app")) as server:
+        yield server
+
+
+@pytest.fixture
+def new_app_server(tmp_path: Path) -> Iterator[Callable[..., AppServer]]:
+    """Start an app server of this test's own, as ``app_server`` is started, with these
+    settings (``new_app_server(llm_timeout_s="300")``): for a test that kills the app or needs
+    other settings. The test may kill its process and start it again (``AppServer.process``);
+    it is stopped at the end of the test."""
+    numbers = itertools.count(1)
+    with contextlib.ExitStack() as stack:
+
+        def start(**settings: str) -> AppServer:
+            folder = tmp_path / f"app{next(numbers)}"
+            folder.mkdir()
+            return stack.enter_context(serve_app(folder, **settings))
+
+        yield start
 
 
 @pytest.fixture

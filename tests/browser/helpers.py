@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +26,19 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Locator, Page, expect
 
-from coach.persistence import DatabaseInterface, DatabaseType, create_database
+from coach.persistence import (
+    DatabaseInterface,
+    DatabaseType,
+    MessageRecord,
+    TurnSummary,
+    create_database,
+)
+from devtools import serve
 from tests.llm.fake_openai_server import FakeOpenAIServer, FakeReply
 
 T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: The title ``app.py`` gives every page (``st.set_page_config``); a page run without the router
 #: would have its file name as the title.
@@ -134,6 +146,45 @@ def send_chat(page: Page, text: str) -> None:
     box.press("Enter")
 
 
+def watch_newest_message(
+    page: Page,
+    *,
+    count: int,
+    until: Callable[[str], bool],
+    timeout_s: float = READY_TIMEOUT_MS / 1000,
+) -> list[str]:
+    """Read the newest chat message over and over, from when the chat shows ``count`` messages
+    until its text satisfies ``until``; return every text it showed, in order, each change once
+    (the last one satisfies ``until``).
+
+    Raises:
+        AssertionError: ``until`` did not hold within ``timeout_s``; the message says what was
+            seen.
+    """
+    seen: list[str] = []
+    newest = chat_messages(page).last
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if chat_messages(page).count() >= count:
+            text = message_text(newest)
+            if not seen or seen[-1] != text:
+                seen.append(text)
+            if until(text):
+                return seen
+        time.sleep(0.05)
+    raise AssertionError(f"the newest message never showed what was waited for; it showed {seen}")
+
+
+def assert_streamed(seen: list[str], reply: str) -> None:
+    """``seen`` (``watch_newest_message``) ends with ``reply`` and shows at least two growing
+    parts of it before: the reply streamed into the page, it did not appear at once."""
+    assert seen and seen[-1] == reply, seen
+    partial = [t for t in seen if t and t != reply and reply.startswith(t)]
+    assert len(set(partial)) >= 2, f"no progressive states before the end: {seen}"
+    # Growing, never shrinking.
+    assert partial == sorted(partial, key=len), partial
+
+
 def wait_for_reply(page: Page, user_text: str, reply_text: str) -> None:
     """Wait until the chat shows ``user_text`` followed by ``reply_text`` and the page is ready."""
     messages = chat_messages(page)
@@ -151,15 +202,70 @@ class Demo:
 
 
 @dataclass
+class AppProcess:
+    """``streamlit run app.py`` on a fixed port with a fixed environment. It can be stopped, or
+    killed and started again: a crash and a restart on the same database, at the same URL."""
+
+    port: int
+    env: dict[str, str]
+    #: The app's output, over all its starts.
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The process id of the running app."""
+        assert self.popen is not None and self.popen.poll() is None, "the app is not running"
+        return self.popen.pid
+
+    def start(self) -> None:
+        """Start the app and wait until it answers.
+
+        Raises:
+            RuntimeError: it exited or did not answer in time; the message ends with its log.
+        """
+        assert self.popen is None or self.popen.poll() is not None, "the app is running already"
+        with self.log.open("ab") as out:  # the child keeps its own copy of the file
+            self.popen = subprocess.Popen(
+                serve.streamlit_command(self.port),
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        serve.wait_healthy(self.url, self.popen, self.log)
+
+    def kill(self) -> None:
+        """SIGKILL the app: it gets no chance to store or clean up anything. The command runs
+        Python itself, with no shell or wrapper in between, so this is the process that owns
+        the turns."""
+        pid = self.pid
+        os.kill(pid, signal.SIGKILL)
+        assert self.popen is not None
+        self.popen.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.popen is not None:
+            serve.stop(self.popen)
+
+
+@dataclass
 class AppServer:
     """The app under ``streamlit run``, its database file and its (fake) model server."""
 
-    url: str
+    process: AppProcess
     database_url: str
     llm: FakeOpenAIServer
     demo: Demo
-    log: Path
     page_loads: int = 0
+
+    @property
+    def url(self) -> str:
+        return self.process.url
 
     def open(self, page: Page, path: str = "/") -> float:
         """Navigate to ``path``, wait until the page is ready, check that ``app.py`` routed it
@@ -192,6 +298,18 @@ class AppServer:
     def db_call(self, call: Callable[[DatabaseInterface], Awaitable[T]]) -> T:
         """Run ``call`` against the app's database, through the persistence layer."""
         return run_on_database(self.database_url, call)
+
+    def stored(
+        self, user_id: str, session_id: str
+    ) -> tuple[list[MessageRecord], list[TurnSummary]]:
+        """The session's stored messages and turns, in order."""
+
+        async def read(db: DatabaseInterface) -> tuple[list[MessageRecord], list[TurnSummary]]:
+            context = await db.get_context(user_id, session_id, message_limit=None)
+            assert context is not None, f"no stored session {session_id} of {user_id}"
+            return context.messages, await db.list_turns(session_id)
+
+        return self.db_call(read)
 
 
 def run_on_database(url: str, call: Callable[[DatabaseInterface], Awaitable[T]]) -> T:

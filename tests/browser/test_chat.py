@@ -3,22 +3,20 @@ reload (it is read back from the database, not kept in the page)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import (
-    READY_TIMEOUT_MS,
     AppServer,
+    assert_streamed,
     chat_messages,
     chat_roles,
     chat_texts,
     coach_reply,
-    message_text,
     send_chat,
     wait_for_reply,
     wait_ready,
+    watch_newest_message,
 )
 from tests.llm.fake_openai_server import FakeOpenAIServer
 
@@ -40,22 +38,8 @@ def test_the_reply_streams_into_the_page(
     before = chat_messages(page).count()
     send_chat(page, "I want to find out who I am becoming.")
 
-    seen: list[str] = []
-    last = chat_messages(page).last
-    deadline = time.monotonic() + READY_TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
-        if chat_messages(page).count() >= before + 2:
-            text = message_text(last)
-            if not seen or seen[-1] != text:
-                seen.append(text)
-            if text == SLOW_REPLY:
-                break
-        time.sleep(0.05)
-    assert seen and seen[-1] == SLOW_REPLY, seen
-    partial = [t for t in seen if t and t != SLOW_REPLY and SLOW_REPLY.startswith(t)]
-    assert len(set(partial)) >= 2, f"no progressive states before the end: {seen}"
-    # Growing, never shrinking.
-    assert partial == sorted(partial, key=len), partial
+    seen = watch_newest_message(page, count=before + 2, until=lambda text: text == SLOW_REPLY)
+    assert_streamed(seen, SLOW_REPLY)
 
     wait_ready(page)
     texts = chat_texts(page)

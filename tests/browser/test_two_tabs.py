@@ -7,7 +7,6 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from coach.enums import MessageRole, TurnStatus
-from coach.persistence import DatabaseInterface, MessageRecord, TurnSummary
 from tests.browser.helpers import (
     READY_TIMEOUT_MS,
     AppServer,
@@ -53,12 +52,7 @@ def test_two_tabs_sending_at_once_lose_nothing(
         expect(tab.get_by_test_id("stChatInputTextArea")).to_be_enabled(timeout=READY_TIMEOUT_MS)
         wait_ready(tab)
 
-    async def stored(db: DatabaseInterface) -> tuple[list[MessageRecord], list[TurnSummary]]:
-        context = await db.get_context(user_id, session_id, message_limit=None)
-        assert context is not None
-        return context.messages, await db.list_turns(session_id)
-
-    records, turns = app_server.db_call(stored)
+    records, turns = app_server.stored(user_id, session_id)
     messages = [(m.role, m.content) for m in records]
     assert [t.status for t in turns] == [TurnStatus.OK, TurnStatus.OK]
     assert [m for m in messages if m[0] is MessageRole.USER] in (
