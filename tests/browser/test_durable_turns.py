@@ -1,4 +1,4 @@
-"""A turn is a job of the engine, not of the page (``coach/turns.py``): closing the tab, reloading
+"""A turn is a job of the engine, not of the page (``coach/turns/``): closing the tab, reloading
 it or killing the app in the middle of a turn loses nothing, and a slow model is waited for as
 long as it takes.
 

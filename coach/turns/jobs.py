@@ -1,34 +1,11 @@
-"""A turn is a job of the engine: stored first, run as a task, followed by whoever looks.
-
-1. **Begin.** The user's message and a ``pending`` turn (owned by this process) are stored in
-   one transaction before the model is called. From then on nothing the user sent can be lost.
-2. **Run.** A task on the engine's event loop runs the turn, one at a time per session: it
-   builds the prompt, streams the model's reply, then applies the reply's actions to records
-   read fresh from the database and completes the turn in place (``ok``, or ``failed`` with the
-   reason). A stale write (another session of the user changed an identity or took a label
-   meanwhile) applies the same reply again to fresh records; the model is never asked twice,
-   so a reply is streamed once. While it runs, the turn's heartbeat says so every
-   ``HEARTBEAT_S``.
-3. **Follow.** A ``TurnHandle`` keeps the events so far. A page reads them and waits for more,
-   and may go away at any moment: the task does not notice.
-
-A pending turn whose process died is marked failed ("interrupted") by the next engine that
-looks (``TurnJobs.recover``): at start-up, and when a page opens its session.
-"""
+"""``TurnJobs``: begins, runs and completes the turns of one engine (see ``coach.turns``)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Literal
-
-from pydantic import BaseModel, Field
 
 from coach.actions import (
     ActionOutcome,
@@ -39,7 +16,7 @@ from coach.actions import (
     response_schema,
 )
 from coach.context import ContextManager
-from coach.enums import ActionStatus, CoachingState, MessageRole, TurnStatus
+from coach.enums import ActionStatus, MessageRole, TurnStatus
 from coach.errors import (
     CoachError,
     ConcurrencyError,
@@ -52,9 +29,8 @@ from coach.errors import (
 )
 from coach.llm.base import LLMClient, LLMRequest, LLMResponse, TextDelta
 from coach.models import CoachContext
-from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
+from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
-    ActionResultRecord,
     IdentityRecord,
     MessageRecord,
     TurnCommit,
@@ -63,159 +39,19 @@ from coach.persistence.records import (
     UserRecord,
     utcnow,
 )
-from coach.process import ProcessId, is_orphaned
+from coach.process import ProcessId
 from coach.prompts import PromptManager, RenderedPrompt
 from coach.prompts.variables import phase_variables
 from coach.state_machine import apply_transition, evaluate_transition
+from coach.turns.events import TurnHandle, TurnResult
+from coach.turns.recovery import recover_interrupted
 
 logger = logging.getLogger(__name__)
 
 #: How often a running turn refreshes its heartbeat.
 HEARTBEAT_S = 10.0
-#: A pending turn whose owner cannot be checked directly (another host) counts as interrupted
-#: when its heartbeat is older than this.
-STALE_AFTER = timedelta(seconds=60)
-#: How many of a session's newest turns are looked at for pending ones.
-RECENT_TURNS = 50
 #: How often a turn's decisions are applied again when its write is stale.
 MAX_COMMIT_ATTEMPTS = 5
-INTERRUPTED = (
-    "interrupted: the app stopped before the reply was stored. Retry to answer this message."
-)
-
-
-class TurnResult(BaseModel):
-    """The outcome of one turn, as stored. ``status`` is ``failed`` when the model failed;
-    the user's message is kept and ``error`` says why."""
-
-    kind: Literal["result"] = "result"
-    status: TurnStatus
-    user_id: str
-    session_id: str
-    user_message_id: str
-    coach_message: MessageRecord | None = None
-    actions: list[ActionResultRecord] = Field(default_factory=list)
-    state_before: CoachingState
-    state_after: CoachingState
-    requested_transition: CoachingState | None = None
-    transition_refused_reason: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    latency_ms: float | None = None
-    ttft_ms: float | None = None
-    turn_seq: int | None = None
-    error: str | None = None
-    #: True when this result was stored earlier and is returned for a resubmitted message.
-    replayed: bool = False
-
-    @property
-    def reply(self) -> str:
-        return self.coach_message.content if self.coach_message else ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status is TurnStatus.OK
-
-    @classmethod
-    def from_turn(cls, turn: TurnSummary, coach_message: MessageRecord | None) -> TurnResult:
-        return cls(
-            status=turn.status,
-            user_id=turn.user_id,
-            session_id=turn.session_id,
-            user_message_id=turn.user_message_id,
-            coach_message=coach_message,
-            actions=turn.actions,
-            state_before=turn.state_before,
-            state_after=turn.state_after,
-            requested_transition=turn.requested_transition,
-            transition_refused_reason=turn.transition_refused_reason,
-            input_tokens=turn.input_tokens,
-            output_tokens=turn.output_tokens,
-            latency_ms=turn.latency_ms,
-            ttft_ms=turn.ttft_ms,
-            turn_seq=turn.seq,
-            error=turn.error,
-        )
-
-
-TurnEvent = TextDelta | TurnResult
-
-
-@dataclass
-class TurnProgress:
-    """What a follower sees of a turn: the events since it last looked, and the turn's state."""
-
-    events: list[TurnEvent]
-    #: How many events the turn has had in all (pass it back to ``TurnHandle.wait``).
-    seen: int
-    done: bool
-    #: Seconds since the turn began.
-    elapsed_s: float
-    #: The turn waits for an earlier turn of its session to finish.
-    queued: bool
-    #: The turn's task failed (the database could not be written, say): what to show.
-    error: BaseException | None = None
-
-
-@dataclass(eq=False)
-class TurnHandle:
-    """A turn of this process, for anyone to follow. Changed only on the engine's loop."""
-
-    user_id: str
-    session_id: str
-    seq: int
-    user_message_id: str
-    started: float = field(default_factory=time.monotonic)
-    queued: bool = True
-    result: TurnResult | None = None
-    error: BaseException | None = None
-    _events: list[TurnEvent] = field(default_factory=list)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def done(self) -> bool:
-        return self.result is not None or self.error is not None
-
-    def push(self, event: TurnEvent) -> None:
-        self._events.append(event)
-        if isinstance(event, TurnResult):
-            self.result = event
-        self._notify()
-
-    def fail(self, error: BaseException) -> None:
-        self.error = error
-        self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def wait(self, seen: int = 0, *, within_s: float = 1.0) -> TurnProgress:
-        """The events after the first ``seen``, waiting up to ``within_s`` seconds for one."""
-        if len(self._events) <= seen and not self.done:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), within_s)
-        return TurnProgress(
-            events=self._events[seen:],
-            seen=len(self._events),
-            done=self.done,
-            elapsed_s=time.monotonic() - self.started,
-            queued=self.queued,
-            error=self.error,
-        )
-
-    async def events(self) -> AsyncIterator[TurnEvent]:
-        """Every event of the turn, as it comes, from the first (raises the task's error)."""
-        seen = 0
-        while True:
-            progress = await self.wait(seen, within_s=HEARTBEAT_S)
-            seen = progress.seen
-            for event in progress.events:
-                yield event
-            if progress.error is not None:
-                raise progress.error
-            if progress.done:
-                return
 
 
 class TurnJobs:
@@ -532,58 +368,6 @@ class TurnJobs:
         """Wait for the running turns to finish (on shutdown)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-async def recover_interrupted(
-    db: DatabaseInterface,
-    *,
-    session_id: str | None = None,
-    running: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
-    abandoned: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
-) -> list[TurnSummary]:
-    """Mark the pending turns whose process is gone as failed ("interrupted"), so they can be
-    retried. A turn whose process still runs is never marked (``process.is_orphaned``).
-
-    Args:
-        session_id: only this session's pending turns (a page opening it); default: every
-            session's (the app or the CLI opening the database).
-        running: ``(session_id, seq)`` of the turns the caller runs itself.
-        abandoned: ``(session_id, seq)`` of turns the caller ran and no longer runs: marked
-            although their owner (the caller's process) is alive.
-
-    Returns:
-        The turns marked.
-    """
-    marked: list[TurnSummary] = []
-    now = utcnow()
-    for turn in await _pending_turns(db, session_id):
-        key = (turn.session_id, turn.seq or 0)
-        if key in running:
-            continue
-        if key not in abandoned and not is_orphaned(turn, now=now, stale_after=STALE_AFTER):
-            continue
-        stored = await db.get_turn(turn.session_id, turn.seq or 0)
-        if stored is None:
-            continue
-        failed = stored.model_copy(update={"status": TurnStatus.FAILED, "error": INTERRUPTED})
-        try:
-            await db.commit_turn(TurnCommit(turn=failed))
-        except ConcurrencyError:
-            continue  # it finished meanwhile
-        marked.append(failed.summary())
-    return marked
-
-
-async def _pending_turns(db: DatabaseInterface, session_id: str | None) -> list[TurnSummary]:
-    if session_id is None:
-        return await db.list_pending_turns(limit=MAX_PAGE_SIZE)
-    summary = await db.get_session(session_id)
-    if summary is None:
-        return []
-    # A session's pending turns are its newest: its turns end one at a time, in order.
-    after = max(0, summary.turn_count - RECENT_TURNS)
-    turns = await db.list_turns(session_id, after_seq=after, limit=RECENT_TURNS)
-    return [t for t in turns if t.status is TurnStatus.PENDING]
 
 
 def _decide_transition(context: CoachContext, outcome: ActionOutcome, turn: TurnRecord) -> None:

@@ -1,0 +1,73 @@
+"""Recovery: a pending turn whose process is gone is marked failed ("interrupted"), ready to be
+retried; a turn whose process still runs never is."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from coach.enums import TurnStatus
+from coach.errors import ConcurrencyError
+from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
+from coach.persistence.records import TurnCommit, TurnSummary, utcnow
+from coach.process import is_orphaned
+
+#: A pending turn whose owner cannot be checked directly (another host) counts as interrupted
+#: when its heartbeat is older than this.
+STALE_AFTER = timedelta(seconds=60)
+#: How many of a session's newest turns are looked at for pending ones.
+RECENT_TURNS = 50
+INTERRUPTED = (
+    "interrupted: the app stopped before the reply was stored. Retry to answer this message."
+)
+
+
+async def recover_interrupted(
+    db: DatabaseInterface,
+    *,
+    session_id: str | None = None,
+    running: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
+    abandoned: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
+) -> list[TurnSummary]:
+    """Mark the pending turns whose process is gone as failed ("interrupted"), so they can be
+    retried. A turn whose process still runs is never marked (``process.is_orphaned``).
+
+    Args:
+        session_id: only this session's pending turns (a page opening it); default: every
+            session's (the app or the CLI opening the database).
+        running: ``(session_id, seq)`` of the turns the caller runs itself.
+        abandoned: ``(session_id, seq)`` of turns the caller ran and no longer runs: marked
+            although their owner (the caller's process) is alive.
+
+    Returns:
+        The turns marked.
+    """
+    marked: list[TurnSummary] = []
+    now = utcnow()
+    for turn in await _pending_turns(db, session_id):
+        key = (turn.session_id, turn.seq or 0)
+        if key in running:
+            continue
+        if key not in abandoned and not is_orphaned(turn, now=now, stale_after=STALE_AFTER):
+            continue
+        stored = await db.get_turn(turn.session_id, turn.seq or 0)
+        if stored is None:
+            continue
+        failed = stored.model_copy(update={"status": TurnStatus.FAILED, "error": INTERRUPTED})
+        try:
+            await db.commit_turn(TurnCommit(turn=failed))
+        except ConcurrencyError:
+            continue  # it finished meanwhile
+        marked.append(failed.summary())
+    return marked
+
+
+async def _pending_turns(db: DatabaseInterface, session_id: str | None) -> list[TurnSummary]:
+    if session_id is None:
+        return await db.list_pending_turns(limit=MAX_PAGE_SIZE)
+    summary = await db.get_session(session_id)
+    if summary is None:
+        return []
+    # A session's pending turns are its newest: its turns end one at a time, in order.
+    after = max(0, summary.turn_count - RECENT_TURNS)
+    turns = await db.list_turns(session_id, after_seq=after, limit=RECENT_TURNS)
+    return [t for t in turns if t.status is TurnStatus.PENDING]
