@@ -18,15 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-
-import pytest
 
 from coach.enums import CoachingState, MessageRole
 from coach.errors import ConcurrencyError, DuplicateTurnError
@@ -39,6 +35,7 @@ from coach.persistence.records import (
     TurnRecord,
     new_id,
 )
+from tests import processes
 
 PRIVATE_WRITERS = 50
 SHARED_WRITERS = 5
@@ -46,7 +43,6 @@ TURNS_PER_WRITER = 3
 MESSAGE_LIMIT = 4
 #: More than the turns all other writers of a session can win, so nobody needs to give up.
 MAX_ATTEMPTS = 40
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -306,9 +302,7 @@ async def _worker_main(args: argparse.Namespace) -> None:
 def _start_worker(
     url: str, name: str, shared_user: str, shared_session: str
 ) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable,
-        "-m",
+    return processes.spawn(
         "tests.persistence.test_concurrency",
         "--url",
         url,
@@ -324,16 +318,6 @@ def _start_worker(
         str(OWN_SESSIONS_PER_PROCESS),
         "--turns",
         str(PROCESS_TURNS),
-    ]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen(
-        cmd,
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
 
 
@@ -346,23 +330,11 @@ async def test_two_processes_lose_and_duplicate_nothing(sql_url: str) -> None:
         workers = [
             _start_worker(sql_url, f"p{i}", shared_user, shared_session) for i in range(PROCESSES)
         ]
-        try:
-            for w in workers:  # both are connected and initialized before either writes
-                assert w.stdout is not None
-                line = await asyncio.to_thread(w.stdout.readline)
-                if line.strip() != "ready":
-                    _, err = w.communicate(timeout=30)
-                    pytest.fail(f"worker did not start: {line!r}\n{err}")
-            for w in workers:
-                assert w.stdin is not None
-                w.stdin.write("go\n")
-                w.stdin.flush()
+        with processes.running(workers):
+            # Both are connected and initialized before either writes.
+            await processes.wait_ready(workers)
+            processes.tell(workers, "go")
             outputs = [await asyncio.to_thread(w.communicate, timeout=60) for w in workers]
-        finally:
-            for w in workers:
-                if w.poll() is None:
-                    w.kill()
-                    w.wait()
         logs: list[WriterLog] = []
         for w, (out, err) in zip(workers, outputs, strict=True):
             assert w.returncode == 0, f"worker failed:\n{err}"

@@ -9,14 +9,10 @@ answers the message once. A turn whose process still runs is never marked, whoev
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,9 +25,9 @@ from coach.persistence.records import new_id
 from coach.process import ProcessId
 from coach.service import CoachService, TurnResult
 from coach.turns import INTERRUPTED, recover_interrupted
+from tests import processes
 from tests.records import stored_turns
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TEXT = "I want to feel creative again"
 REPLY = "Then let us find the creative person you already are."
 #: Seconds a worker gets to open the database and reach the model.
@@ -56,50 +52,27 @@ def crash_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"migrated_{request.param}_url"))
 
 
-def _spawn(url: str, user_id: str, session_id: str, message_id: str) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "tests.persistence.crash_worker",
-        *("--url", url, "--user", user_id, "--session", session_id),
-        *("--message-id", message_id, "--text", TEXT),
-    ]
-    # The worker's settings come from its arguments only (COACH_* variables would override them).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COACH_")}
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    return subprocess.Popen(
-        cmd,
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _kill(process: subprocess.Popen[str]) -> str:
-    """SIGKILL, and reap it (a zombie would still look alive in /proc); return its stderr."""
-    process.kill()
-    _, err = process.communicate(timeout=30)
-    return err
-
-
 async def start_worker(url: str, user_id: str) -> Worker:
     """A worker that has stored its message and pending turn and is waiting for the model."""
     session_id, message_id = new_id(), new_id()
-    process = _spawn(url, user_id, session_id, message_id)
-    assert process.stdout is not None
+    # The worker's settings come from its arguments only (COACH_* variables would override them).
+    process = processes.spawn(
+        "tests.persistence.crash_worker",
+        *("--url", url, "--user", user_id, "--session", session_id),
+        *("--message-id", message_id, "--text", TEXT),
+        clean_env=True,
+    )
     try:
-        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), START_TIMEOUT_S)
-        report: dict[str, Any] = json.loads(line)
+        report: dict[str, Any] = json.loads(
+            await processes.read_line(process, timeout_s=START_TIMEOUT_S)
+        )
     except (TimeoutError, json.JSONDecodeError):
-        pytest.fail(f"the worker did not reach its model call:\n{_kill(process)}")
+        pytest.fail(f"the worker did not reach its model call:\n{processes.kill(process)}")
     return Worker(process, user_id, session_id, message_id, report["owner"], report["seq"])
 
 
 def kill(worker: Worker) -> None:
-    _kill(worker.process)
+    processes.kill(worker.process)
     assert worker.process.returncode == -signal.SIGKILL
 
 
@@ -217,5 +190,5 @@ async def test_a_killed_turn_is_kept_marked_interrupted_and_answered_by_a_retry(
     finally:
         for worker in workers:
             if worker.process.poll() is None:
-                _kill(worker.process)
+                processes.kill(worker.process)
         await db.close()

@@ -23,9 +23,10 @@ from coach.errors import SchemaOutdatedError
 from coach.persistence.sql import SQLDatabase
 from coach.persistence.sql.migrate import alembic_config, head_revisions
 from coach.persistence.sql.tables import TABLES, Base
+from tests import processes
 
 INIT_COMMAND = "python -m coach init-db"
-REPO = Path(__file__).resolve().parents[2]
+REPO = processes.REPO_ROOT
 #: App processes starting at once in the concurrency test, and how long after the last of them
 #: is ready they all call initialize() (a wall-clock moment: a barrier across processes).
 INITIALIZING_PROCESSES = 4
@@ -147,41 +148,17 @@ def test_the_alembic_command_line_migrates_too(tmp_path: Path) -> None:
     assert (version,) == head_revisions()
 
 
-def _start_initializer(url: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.persistence.initialize_worker", "--url", url],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 async def _run_initializers(url: str, count: int) -> list[dict[str, Any]]:
     """Start ``count`` processes, let them all call ``initialize()`` at one moment, and return
     their reports (see ``initialize_worker``). Fails the test if any of them failed."""
-    workers = [_start_initializer(url) for _ in range(count)]
-    try:
-        for worker in workers:  # every process has imported everything before any starts
-            assert worker.stdout is not None
-            line = await asyncio.wait_for(asyncio.to_thread(worker.stdout.readline), 120)
-            if line.strip() != "ready":
-                worker.kill()
-                _, err = worker.communicate(timeout=30)
-                pytest.fail(f"an initializing process did not start: {line!r}\n{err}")
-        start_at = time.time() + START_DELAY_S
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write(f"go {start_at}\n")
-            worker.stdin.flush()
+    workers = [
+        processes.spawn("tests.persistence.initialize_worker", "--url", url) for _ in range(count)
+    ]
+    with processes.running(workers):
+        # Every process has imported everything before any starts.
+        await processes.wait_ready(workers)
+        processes.tell(workers, f"go {time.time() + START_DELAY_S}")
         outputs = [await asyncio.to_thread(w.communicate, timeout=120) for w in workers]
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
     reports = []
     for worker, (out, err) in zip(workers, outputs, strict=True):
         lines = out.strip().splitlines()
