@@ -1,4 +1,7 @@
-"""OpenAIClient against a loopback OpenAI-compatible server: the real SDK code path, no mocks."""
+"""OpenAIClient against a loopback OpenAI-compatible server: the real SDK code path, no mocks.
+
+One file (past 400 lines) for one client's behaviour against one fake server, in four sections
+that share its helpers: streaming, structured output modes, faults, lifecycle."""
 
 from __future__ import annotations
 

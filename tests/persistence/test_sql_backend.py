@@ -1,5 +1,6 @@
 """Behaviour of the SQL backend that the shared contract suite cannot see: connection settings,
-statements issued, indexes used, and the messages of connection errors."""
+statements issued, indexes used, and the messages of connection errors. (About 400 lines: its
+sections share the statement recorder and the fill of a big table.)"""
 
 from __future__ import annotations
 
