@@ -32,6 +32,7 @@ from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence.paging import encode_cursor
 from coach.persistence.sql import SQLDatabase
 from coach.service import CoachService
+from ui.app_runtime import freeze_startup_objects
 from ui.chat import load_chat_view
 
 __all__ = ["DEFAULT_DATABASE", "FULL_SIZES", "QUICK_SIZES", "InspectorConfig", "run"]
@@ -229,6 +230,7 @@ async def run(
 
     db = SQLDatabase(url)
     await db.initialize()
+    freeze_startup_objects()  # as the app does once it has started (ui/app_runtime)
     recorder = StatementRecorder(db)
     try:
         deep_user_cursor, walk_users_s = await follow_cursors(
