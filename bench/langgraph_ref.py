@@ -43,7 +43,9 @@ from coach.persistence import DatabaseType, create_database
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import ContextRecord, MessageRecord, new_id, utcnow
 
-TARGET_SPEEDUP = 5.0
+#: Renegotiated with the persistence layer on stock SQLAlchemy (issue 8): 5x needed the
+#: home-made executor; on the stock path the expectation is at least 2x.
+TARGET_SPEEDUP = 2.0
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,7 @@ async def run(*, config: LangGraphConfig) -> dict[str, Any]:
         "size_ratio": size_ratio,
         "targets": {
             "speedup_at_last_turn": speedup_late,
-            "speedup_at_least_5x": met,
+            f"speedup_at_least_{TARGET_SPEEDUP:.0f}x": met,
             "full_turn_speedup_at_last_turn": full_speedup_late,
             "ours_grows_linearly": linear,
         },
