@@ -3,6 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+## llama-cpp-python (the bundled offline model) builds from source. A native build (-march=native)
+## picks up AMX on CPUs that have it, and crashed with a segmentation fault in llama_decode on such
+## a machine (a VM that lists amx_tile); this portable x86-64 AVX2 build ran there. Override to
+## tune for a machine of your own.
+CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+export CMAKE_ARGS
 
 .PHONY: install install-dev run init-db demo-data test test-fast lint format bench browser screenshots clean
 
