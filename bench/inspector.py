@@ -27,7 +27,7 @@ from bench.dataset import FULL_SIZES, QUICK_SIZES, Sizes
 from bench.generate import generate
 from bench.pg import async_url, psycopg_dsn
 from coach.enums import CoachingState
-from coach.inspection import latest_window_turn, load_session_view, load_turn_summaries
+from coach.inspection import latest_window_turn, load_session_view, load_turn_outlines
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence.paging import encode_cursor
 from coach.persistence.sql import SQLDatabase
@@ -285,7 +285,7 @@ async def run(
             f"inspector: load_session_view ({n})": lambda: load_session_view(
                 db, subjects.longest_session
             ),
-            f"State/Identities tab: load_turn_summaries ({n})": lambda: load_turn_summaries(
+            f"State/Identities tab: load_turn_outlines ({n})": lambda: load_turn_outlines(
                 db, subjects.longest_session
             ),
             f"Context tab: latest_window_turn ({n})": lambda: latest_window_turn(db, longest),

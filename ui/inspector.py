@@ -21,7 +21,7 @@ from coach.inspection import (
     identity_history,
     identity_rows,
     latest_window_turn,
-    load_turn_summaries,
+    load_turn_outlines,
     message_rows,
     phase_label,
     phase_number,
@@ -84,7 +84,7 @@ def state_tab(runtime: AppRuntime, view: SessionView) -> None:
     st.markdown(f"**Focus identity:** {escape_markdown(focus.label) if focus else '—'}")
     st.markdown("#### Phases over turns")
     with stop_on_error(runtime):
-        turns = runtime.run(load_turn_summaries(runtime.db, view.session_id))
+        turns = runtime.run(load_turn_outlines(runtime.db, view.session_id))
     steps = phase_timeline(turns)
     if steps:
         # A point per turn is noise at thousands of turns (and slow to draw): then only the
@@ -173,7 +173,7 @@ def identities_tab(runtime: AppRuntime, view: SessionView) -> None:
         return
     table(identity_rows(view.identities, session_id=view.session_id), key="identities_table")
     with stop_on_error(runtime):
-        turns = runtime.run(load_turn_summaries(runtime.db, view.session_id))
+        turns = runtime.run(load_turn_outlines(runtime.db, view.session_id))
     events = identity_history(turns, view.identities)
     for identity in view.identities:
         history = [e.row() for e in events if e.identity_id == identity.id]
@@ -276,7 +276,7 @@ def _turn_diff(runtime: AppRuntime, view: SessionView, last: int) -> None:
     )
     b = right.number_input("To: after turn", 0, last, last, key="diff_to")
     with stop_on_error(runtime):
-        turns = runtime.run(load_turn_summaries(runtime.db, view.session_id, up_to=max(a, b)))
+        turns = runtime.run(load_turn_outlines(runtime.db, view.session_id, up_to=max(a, b)))
     snapshots = {s.seq: s for s in replay(turns)}
     diff = (
         diff_snapshots(snapshots[a], snapshots[b], labels=view.labels())

@@ -31,7 +31,7 @@ from coach.inspection.session import (
     latest_window_turn,
     load_session_bundle,
     load_session_view,
-    load_turn_summaries,
+    load_turn_outlines,
 )
 from coach.inspection.timeline import (
     PHASE_LABELS,
@@ -73,7 +73,7 @@ __all__ = [
     "latest_window_turn",
     "load_session_bundle",
     "load_session_view",
-    "load_turn_summaries",
+    "load_turn_outlines",
     "message_rows",
     "message_status",
     "phase_label",

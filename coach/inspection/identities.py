@@ -12,7 +12,7 @@ from pydantic import JsonValue
 
 from coach.enums import ActionStatus, IdentityState
 from coach.persistence.base import label_key
-from coach.persistence.records import IdentityRecord, TurnSummary
+from coach.persistence.records import IdentityRecord, TurnOutline
 
 #: The order identities are listed in by state: the most developed first.
 IDENTITY_STATE_ORDER: tuple[IdentityState, ...] = (
@@ -73,7 +73,7 @@ def _describe_params(params: Mapping[str, JsonValue]) -> str:
 
 
 def identity_history(
-    turns: Iterable[TurnSummary], identities: Iterable[IdentityRecord] = ()
+    turns: Iterable[TurnOutline], identities: Iterable[IdentityRecord] = ()
 ) -> list[IdentityEvent]:
     """Every identity action of the turns, in order, attributed to the identity it concerns.
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import JsonValue
 
 from coach.enums import ActionStatus, CoachingState, IdentityState
-from coach.persistence.records import TurnSummary
+from coach.persistence.records import TurnOutline
 
 
 @dataclass
@@ -98,7 +98,7 @@ def _complete_item(snap: Snapshot, item_id: JsonValue | None) -> None:
                 return
 
 
-def replay(turns: Sequence[TurnSummary]) -> list[Snapshot]:
+def replay(turns: Sequence[TurnOutline]) -> list[Snapshot]:
     """The session before the first turn and after each turn: ``result[0]`` is the start,
     ``result[k]`` the state after the k-th turn of ``turns``. Only applied actions count."""
     if not turns:

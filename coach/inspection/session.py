@@ -18,8 +18,8 @@ from coach.persistence.records import (
     IdentityRecord,
     SessionSummary,
     StateRecord,
+    TurnOutline,
     TurnRecord,
-    TurnSummary,
     UserRecord,
     utcnow,
 )
@@ -67,7 +67,7 @@ async def load_session_bundle(db: DatabaseInterface, session_id: str) -> Session
     if view is None:
         return None
     turns = []
-    for summary in await load_turn_summaries(db, session_id):
+    for summary in await load_turn_outlines(db, session_id):
         turn = await db.get_turn(session_id, summary.seq or 0)
         if turn is not None:
             turns.append(turn)
@@ -125,15 +125,15 @@ async def load_session_view(db: DatabaseInterface, session_id: str) -> SessionVi
     )
 
 
-async def load_turn_summaries(
+async def load_turn_outlines(
     db: DatabaseInterface, session_id: str, *, up_to: int | None = None
-) -> list[TurnSummary]:
-    """The session's turns (up to turn ``up_to``), without prompts and outputs, a page at a
-    time: what the phase timeline and the identities' history are drawn from."""
-    turns: list[TurnSummary] = []
+) -> list[TurnOutline]:
+    """What the session's turns (up to turn ``up_to``) changed, a page at a time: what the
+    phase timeline, the identities' history and the diff between two turns are drawn from."""
+    turns: list[TurnOutline] = []
     while up_to is None or len(turns) < up_to:
         limit = MAX_PAGE_SIZE if up_to is None else min(MAX_PAGE_SIZE, up_to - len(turns))
-        page = await db.list_turns(session_id, after_seq=len(turns), limit=limit)
+        page = await db.list_turn_outlines(session_id, after_seq=len(turns), limit=limit)
         turns += page
         if len(page) < limit:
             break

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from coach.enums import ActionStatus, CoachingState, TurnStatus
 from coach.models import PHASE_ORDER
-from coach.persistence.records import TurnSummary
+from coach.persistence.records import TurnOutline, TurnSummary
 
 PHASE_LABELS: dict[CoachingState, str] = {
     CoachingState.INTRODUCTION: "Introduction",
@@ -61,7 +61,7 @@ class PhaseStep:
         }
 
 
-def phase_timeline(turns: Iterable[TurnSummary]) -> list[PhaseStep]:
+def phase_timeline(turns: Iterable[TurnOutline]) -> list[PhaseStep]:
     """One step per turn, in order: the phase change each turn requested, made or refused."""
     steps = []
     for turn in turns:
@@ -171,7 +171,7 @@ def turn_rows(turns: Iterable[TurnSummary]) -> list[dict[str, Any]]:
     return rows
 
 
-def action_rows(turn: TurnSummary) -> list[dict[str, Any]]:
+def action_rows(turn: TurnOutline) -> list[dict[str, Any]]:
     """The turn's actions with their results."""
     return [
         {

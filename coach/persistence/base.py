@@ -54,6 +54,7 @@ from coach.persistence.records import (
     SessionSummary,
     StateRecord,
     TurnCommit,
+    TurnOutline,
     TurnRecord,
     TurnSummary,
     UserRecord,
@@ -384,6 +385,21 @@ class DatabaseInterface(ABC):
         """Return the id of the user who owns the session, or ``None`` for an unknown session."""
         session = await self.get_session(session_id)
         return None if session is None else session.user_id
+
+    async def list_turn_outlines(
+        self, session_id: str, *, after_seq: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[TurnOutline]:
+        """Return what ``list_turns`` returns, each turn reduced to its outline (its phase
+        decision, actions and outcome): for pages that draw every turn of a session.
+
+        A backend may read only those columns; this default reduces ``list_turns``.
+
+        Raises:
+            ValueError: as ``list_turns``.
+        """
+        return [
+            t.outline() for t in await self.list_turns(session_id, after_seq=after_seq, limit=limit)
+        ]
 
     async def save_state(self, state: StateRecord) -> StateRecord:
         """Insert or replace the session's state (last write wins: turns write it together

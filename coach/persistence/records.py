@@ -149,7 +149,25 @@ class ActionResultRecord(Record):
     reason: str | None = None
 
 
-class TurnSummary(Record):
+class TurnOutline(Record):
+    """What a turn changed, and nothing else: its phase decision, its actions and how it ended.
+
+    The phase timeline, the identities' history and the turn-to-turn diff are drawn from these,
+    for every turn of a session at once (``DatabaseInterface.list_turn_outlines``).
+    """
+
+    seq: int | None = None
+    state_before: CoachingState
+    state_after: CoachingState
+    requested_transition: CoachingState | None = None
+    transition_refused_reason: str | None = None
+    actions: list[ActionResultRecord] = Field(default_factory=list)
+    status: TurnStatus = TurnStatus.OK
+    error: str | None = None
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+
+
+class TurnSummary(TurnOutline):
     """A turn as lists show it: what happened and what it cost, without the prompt sent, the
     raw output and the details (see ``TurnRecord``).
 
@@ -162,28 +180,22 @@ class TurnSummary(Record):
 
     session_id: str
     user_id: str
-    seq: int | None = None
     user_message_id: str
     coach_message_id: str | None = None
-    state_before: CoachingState
-    state_after: CoachingState
-    requested_transition: CoachingState | None = None
-    transition_refused_reason: str | None = None
     prompt_name: str = ""
     prompt_version: str = ""
     prompt_hash: str = ""
     model: str = ""
     provider: str = ""
-    actions: list[ActionResultRecord] = Field(default_factory=list)
     input_tokens: int | None = None
     output_tokens: int | None = None
     latency_ms: float | None = None
     ttft_ms: float | None = None
-    status: TurnStatus = TurnStatus.OK
-    error: str | None = None
     owner: str | None = None
     heartbeat_at: UTCDateTime | None = None
-    created_at: UTCDateTime = Field(default_factory=utcnow)
+
+    def outline(self) -> TurnOutline:
+        return TurnOutline.model_validate(self.model_dump(include=set(TurnOutline.model_fields)))
 
 
 class TurnRecord(TurnSummary):
@@ -272,6 +284,7 @@ __all__ = [
     "SessionSummary",
     "StateRecord",
     "TurnCommit",
+    "TurnOutline",
     "TurnRecord",
     "TurnSummary",
     "UTCDateTime",

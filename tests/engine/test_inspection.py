@@ -22,7 +22,7 @@ from coach.inspection import (
     latest_window_turn,
     load_session_bundle,
     load_session_view,
-    load_turn_summaries,
+    load_turn_outlines,
     message_rows,
     message_status,
     phase_label,
@@ -355,10 +355,10 @@ async def test_the_session_view_loads_everything_but_the_messages(demo: Demo) ->
     assert view.context.total_messages == 21
     assert view.summarized_until == 0
     assert view.summary.turn_count == 10
-    # The turns are read a page at a time by the tabs that draw them, without prompts.
-    summaries = await load_turn_summaries(demo.db, demo.session_id)
-    assert summaries == [t.summary() for t in demo.turns]
-    assert [t.seq for t in await load_turn_summaries(demo.db, demo.session_id, up_to=3)] == [
+    # The turns are read a page at a time by the tabs that draw them, as outlines.
+    outlines = await load_turn_outlines(demo.db, demo.session_id)
+    assert outlines == [t.summary().outline() for t in demo.turns]
+    assert [t.seq for t in await load_turn_outlines(demo.db, demo.session_id, up_to=3)] == [
         1,
         2,
         3,

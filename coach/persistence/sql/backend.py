@@ -29,6 +29,7 @@ from coach.persistence.records import (
     SessionSummary,
     StateRecord,
     TurnCommit,
+    TurnOutline,
     TurnRecord,
     TurnSummary,
     UserRecord,
@@ -312,12 +313,27 @@ class SQLDatabase(DatabaseInterface):
     async def list_turns(
         self, session_id: str, *, after_seq: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[TurnSummary]:
+        return await self._turn_page(reads.list_turns, session_id, after_seq, limit)
+
+    async def list_turn_outlines(
+        self, session_id: str, *, after_seq: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[TurnOutline]:
+        # Only the outline's columns: a third of a summary's, for every turn of a session.
+        return await self._turn_page(reads.list_turn_outlines, session_id, after_seq, limit)
+
+    async def _turn_page(
+        self,
+        read: Callable[[Connection, str, int, int], list[T]],
+        session_id: str,
+        after_seq: int,
+        limit: int,
+    ) -> list[T]:
         check_page_size(limit)
         if after_seq < 0:
             raise ValueError(f"after_seq must be 0 or more, got {after_seq}")
         return await self._read(
             f"loading the turns of session {session_id!r}",
-            partial(reads.list_turns, session_id=session_id, after_seq=after_seq, limit=limit),
+            lambda conn: read(conn, session_id, after_seq, limit),
         )
 
     async def get_turn(self, session_id: str, seq: int) -> TurnRecord | None:

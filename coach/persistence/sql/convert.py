@@ -20,6 +20,7 @@ from coach.persistence.records import (
     MessageRecord,
     SessionSummary,
     StateRecord,
+    TurnOutline,
     TurnRecord,
     TurnSummary,
     UserRecord,
@@ -197,6 +198,10 @@ def turn_from_row(row: Row) -> TurnRecord:
 
 def turn_summary_from_row(row: Row) -> TurnSummary:
     return TurnSummary.model_validate(dict(row))
+
+
+def turn_outline_from_row(row: Row) -> TurnOutline:
+    return TurnOutline.model_validate(dict(row))
 
 
 def session_from_row(row: Row) -> SessionSummary:

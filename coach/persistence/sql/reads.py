@@ -7,7 +7,9 @@ becomes a record in one validation (many rows in one ``TypeAdapter`` call).
 
 from __future__ import annotations
 
-from sqlalchemy import Label, Table, bindparam, func, literal_column, select
+from typing import Any
+
+from sqlalchemy import Column, Label, Select, Table, bindparam, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from coach.persistence.records import (
@@ -16,6 +18,7 @@ from coach.persistence.records import (
     MessageRecord,
     SessionSummary,
     StateRecord,
+    TurnOutline,
     TurnRecord,
     TurnSummary,
     UserRecord,
@@ -28,6 +31,7 @@ from coach.persistence.sql.convert import (
     session_from_row,
     state_from_row,
     turn_from_row,
+    turn_outline_from_row,
     turn_summary_from_row,
     user_from_row,
 )
@@ -177,12 +181,21 @@ def get_identity(conn: Connection, identity_id: str) -> IdentityRecord | None:
 
 #: A turn's columns without the prompt, the raw output and the details.
 TURN_SUMMARY_COLUMNS = tuple(c for c in turns.c if c.name in TurnSummary.model_fields)
-_TURNS_AFTER = (
-    select(*TURN_SUMMARY_COLUMNS)
-    .where(turns.c.session_id == bindparam("p_session_id"), turns.c.seq > bindparam("p_after"))
-    .order_by(turns.c.seq)
-    .limit(bindparam("p_limit"))
-)
+#: The columns of a turn's outline: what it changed.
+TURN_OUTLINE_COLUMNS = tuple(c for c in turns.c if c.name in TurnOutline.model_fields)
+
+
+def _turns_after(columns: tuple[Column[Any], ...]) -> Select[Any]:
+    return (
+        select(*columns)
+        .where(turns.c.session_id == bindparam("p_session_id"), turns.c.seq > bindparam("p_after"))
+        .order_by(turns.c.seq)
+        .limit(bindparam("p_limit"))
+    )
+
+
+_TURNS_AFTER = _turns_after(TURN_SUMMARY_COLUMNS)
+_OUTLINES_AFTER = _turns_after(TURN_OUTLINE_COLUMNS)
 _TURN = select(turns).where(
     turns.c.session_id == bindparam("p_session_id"), turns.c.seq == bindparam("p_seq")
 )
@@ -209,6 +222,13 @@ _MESSAGE = select(*MESSAGE_COLUMNS).where(
 def list_turns(conn: Connection, session_id: str, after_seq: int, limit: int) -> list[TurnSummary]:
     params = {"p_session_id": session_id, "p_after": after_seq, "p_limit": limit}
     return [turn_summary_from_row(row) for row in conn.execute(_TURNS_AFTER, params).mappings()]
+
+
+def list_turn_outlines(
+    conn: Connection, session_id: str, after_seq: int, limit: int
+) -> list[TurnOutline]:
+    params = {"p_session_id": session_id, "p_after": after_seq, "p_limit": limit}
+    return [turn_outline_from_row(row) for row in conn.execute(_OUTLINES_AFTER, params).mappings()]
 
 
 def get_turn(conn: Connection, session_id: str, seq: int) -> TurnRecord | None:

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from coach.enums import ActionStatus, CoachingState, TurnStatus
 from coach.errors import DuplicateTurnError
-from coach.persistence import ActionResultRecord, DatabaseInterface, TurnRecord
+from coach.persistence import ActionResultRecord, DatabaseInterface, TurnOutline, TurnRecord
+from coach.persistence.base import MAX_PAGE_SIZE
 
 from . import builders as b
 
@@ -27,6 +28,22 @@ async def test_list_turns_returns_turns_after_seq_up_to_limit(db: DatabaseInterf
     assert [t.seq for t in await db.list_turns("s1", after_seq=2)] == [3, 4, 5]
     assert [t.seq for t in await db.list_turns("s1", after_seq=1, limit=2)] == [2, 3]
     assert await db.list_turns("s1", after_seq=5) == []
+
+
+async def test_list_turn_outlines_pages_like_list_turns(db: DatabaseInterface) -> None:
+    """list_turn_outlines is list_turns reduced to outlines, with the same paging and bounds."""
+    for _ in range(5):
+        await db.save_turn(b.turn("ann", "s1"))
+    for after_seq, limit in ((0, 50), (2, 50), (1, 2), (5, 50)):
+        turns = await db.list_turns("s1", after_seq=after_seq, limit=limit)
+        outlines = await db.list_turn_outlines("s1", after_seq=after_seq, limit=limit)
+        assert outlines == [t.outline() for t in turns]
+    assert await db.list_turn_outlines("no-session") == []
+    for limit in (0, MAX_PAGE_SIZE + 1):
+        with b.raises(ValueError):
+            await db.list_turn_outlines("s1", limit=limit)
+    with b.raises(ValueError):
+        await db.list_turn_outlines("s1", after_seq=-1)
 
 
 async def test_every_turn_field_round_trips(db: DatabaseInterface) -> None:
@@ -77,6 +94,12 @@ async def test_every_turn_field_round_trips(db: DatabaseInterface) -> None:
     assert await db.list_turns("s1") == [expected.summary()]
     assert await db.get_turn_for_message("s1", "m-user") == expected.summary()
     assert not hasattr(expected.summary(), "system_prompt")
+    # Outlines keep what the turn changed: its phase decision, actions and outcome.
+    [outline] = await db.list_turn_outlines("s1")
+    assert outline == expected.summary().outline()
+    assert outline.actions == turn.actions
+    assert outline.transition_refused_reason == "needs 3 accepted identities"
+    assert type(outline) is TurnOutline
 
 
 async def test_a_second_ok_turn_for_one_message_raises_duplicate_turn_error(
