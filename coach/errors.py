@@ -45,6 +45,10 @@ class DuplicateLabelError(PersistenceError):
     """The user already has a non-dismissed identity with this label (case-insensitive)."""
 
 
+class NotFoundError(PersistenceError):
+    """A record the operation refers to does not exist (a label moved to a missing version)."""
+
+
 class OwnershipError(PersistenceError):
     """A record names a session or identity that belongs to another user; nothing was written."""
 

@@ -51,6 +51,8 @@ from coach.persistence.records import (
     IdentityRecord,
     MessageRecord,
     Page,
+    PromptLabel,
+    PromptVersion,
     SessionSummary,
     StateRecord,
     TurnCommit,
@@ -324,6 +326,61 @@ class DatabaseInterface(ABC):
 
         Raises:
             ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).
+        """
+
+    # -- prompt versions and labels ---------------------------------------------------------
+
+    @abstractmethod
+    async def add_prompt_version(self, version: PromptVersion) -> PromptVersion:
+        """Store a new version of ``version.part``, numbered after the part's newest, and
+        return it as stored. Versions are never changed or deleted.
+
+        A part holds each content (body and front matter) once: saving the content of an
+        existing version returns that version, unchanged (its number, note and author).
+
+        Raises:
+            ValueError: ``version.version`` is set, or the body is empty.
+        """
+
+    @abstractmethod
+    async def list_prompt_versions(
+        self, part: str, *, after_version: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[PromptVersion]:
+        """Return up to ``limit`` versions of ``part`` numbered after ``after_version``,
+        oldest first (keyset paging, as ``list_turns``).
+
+        Raises:
+            ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``) or a negative
+                ``after_version``.
+        """
+
+    @abstractmethod
+    async def get_prompt_version(self, part: str, version: int) -> PromptVersion | None:
+        """Return version ``version`` of ``part``, or ``None``."""
+
+    @abstractmethod
+    async def list_prompt_labels(self, part: str | None = None) -> list[PromptLabel]:
+        """Return the labels of ``part`` (of every part when ``None``), by part and label."""
+
+    @abstractmethod
+    async def set_prompt_label(
+        self,
+        part: str,
+        label: str,
+        version: int,
+        *,
+        expected_revision: int | None,
+        by: str = "",
+    ) -> PromptLabel:
+        """Point ``label`` of ``part`` at ``version``, atomically, and return the label.
+
+        ``expected_revision`` is the label's revision the caller saw (``None``: the label does
+        not exist yet); the stored revision goes up by one with each move.
+
+        Raises:
+            NotFoundError: ``part`` has no version ``version``; nothing changed.
+            ConcurrencyError: the label moved since (or exists, or does not); nothing changed.
+            ValueError: an empty label.
         """
 
     # -- derived: the design note's single-record methods, built on the ones above -------------

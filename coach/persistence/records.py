@@ -7,6 +7,8 @@ round-trip unchanged through the JSON columns of the SQL backend.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
@@ -260,6 +262,45 @@ class SessionSummary(Record):
     last_activity_at: UTCDateTime
 
 
+class PromptVersion(Record):
+    """One version of a prompt part (``persona``, ``introduction``, ``welcome``, ...): its text
+    and front matter, as a coach saved it. Versions are immutable; ``version`` numbers a part's
+    versions from 1 and is assigned by the store (leave it ``None``)."""
+
+    part: str = Field(min_length=1)
+    version: int | None = None
+    body: str
+    #: The prompt file's front matter: kind, phase, allowed actions, variables, description.
+    front_matter: JsonDict = Field(default_factory=dict)
+    author: str = ""
+    note: str = ""
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 (hex) of the body and front matter: equal for equal content."""
+        canonical = json.dumps([self.body, self.front_matter], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    @property
+    def ref(self) -> str:
+        """``part@version``, as turns record it."""
+        return f"{self.part}@{self.version}"
+
+
+class PromptLabel(Record):
+    """A name pointing at one version of a part. ``active`` is what the coach uses; others
+    (``default``, ``draft``, ...) are free. ``revision`` counts the label's moves: a move names
+    the revision it saw, so of two coaches moving one label at once, the later is refused."""
+
+    part: str
+    label: str
+    version: int
+    revision: int = 1
+    updated_by: str = ""
+    updated_at: UTCDateTime = Field(default_factory=utcnow)
+
+
 T = TypeVar("T")
 
 
@@ -280,6 +321,8 @@ __all__ = [
     "JsonDict",
     "MessageRecord",
     "Page",
+    "PromptLabel",
+    "PromptVersion",
     "Record",
     "SessionSummary",
     "StateRecord",

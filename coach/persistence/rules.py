@@ -20,6 +20,7 @@ from coach.errors import (
     ConcurrencyError,
     DuplicateLabelError,
     DuplicateTurnError,
+    NotFoundError,
     OwnershipError,
     PersistenceError,
     TurnInProgressError,
@@ -29,6 +30,8 @@ from coach.persistence.records import (
     IdentityRecord,
     JsonDict,
     MessageRecord,
+    PromptLabel,
+    PromptVersion,
     TurnCommit,
     TurnRecord,
     utcnow,
@@ -337,4 +340,52 @@ def message_ids_taken(session_id: str, taken: Iterable[str]) -> PersistenceError
     return PersistenceError(
         f"saving the messages of session {session_id!r} failed: message ids already stored: "
         f"{', '.join(sorted(taken))}; every message needs an id of its own"
+    )
+
+
+# --- prompt versions and labels -----------------------------------------------------------------
+
+
+def check_new_prompt_version(version: PromptVersion) -> None:
+    """A version to add: not yet numbered, with a body."""
+    if version.version is not None:
+        raise ValueError(
+            f"a new version of prompt part {version.part!r} is numbered by the store; "
+            f"leave version unset (got {version.version})"
+        )
+    if not version.body.strip():
+        raise ValueError(f"a version of prompt part {version.part!r} needs a body; it is empty")
+
+
+def check_label_move(
+    part: str,
+    label: str,
+    version: int,
+    *,
+    target: PromptVersion | None,
+    current: PromptLabel | None,
+    expected_revision: int | None,
+) -> None:
+    """Moving ``label`` of ``part`` to ``version``: the version must exist in that part, and
+    the label must still be at the revision the caller saw (``None``: not created yet)."""
+    if not label.strip():
+        raise ValueError(f"a label of prompt part {part!r} needs a name")
+    if target is None:
+        raise NotFoundError(
+            f"prompt part {part!r} has no version {version}; "
+            "pick one of its versions (python -m coach prompts list)"
+        )
+    seen = None if current is None else current.revision
+    if seen != expected_revision:
+        raise label_moved(part, label, current)
+
+
+def label_moved(part: str, label: str, current: PromptLabel | None) -> ConcurrencyError:
+    if current is None:
+        return ConcurrencyError(f"label {label!r} of prompt part {part!r} does not exist")
+    return ConcurrencyError(
+        f"label {label!r} of prompt part {part!r} changed since you loaded it: it points at "
+        f"version {current.version} (revision {current.revision}, set by "
+        f"{current.updated_by or 'someone'} at {current.updated_at:%Y-%m-%d %H:%M:%S} UTC). "
+        "Reload and decide again."
     )

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from coach.errors import SchemaOutdatedError
 from coach.persistence.sql import SQLDatabase
 from coach.persistence.sql.migrate import alembic_config, head_revisions
-from coach.persistence.sql.tables import TABLES, Base
+from coach.persistence.sql.tables import Base
 from tests import processes
 
 INIT_COMMAND = "python -m coach init-db"
@@ -64,7 +64,7 @@ async def test_initialize_brings_an_empty_database_to_the_latest_revision(sql_ur
     db = await _initialized(sql_url)
     await db.close()
     assert await _run(sql_url, _revisions) == head_revisions()
-    assert await _run(sql_url, _tables) == {*TABLES, "alembic_version"}
+    assert await _run(sql_url, _tables) == {*Base.metadata.tables, "alembic_version"}
 
 
 async def test_initialize_twice_is_harmless(sql_url: str) -> None:
@@ -188,7 +188,7 @@ async def test_concurrent_initialize_migrates_once(sql_url: str) -> None:
     assert len(migrating) == 1, f"more than one process migrated: {migrating}"
     assert len(migrating[0]) == len(revisions)
     assert await _run(sql_url, _version_rows) == list(head_revisions())
-    assert await _run(sql_url, _tables) == {*TABLES, "alembic_version"}
+    assert await _run(sql_url, _tables) == {*Base.metadata.tables, "alembic_version"}
     assert await _run(sql_url, _schema_diff) == []
     db = SQLDatabase(sql_url)
     try:

@@ -25,6 +25,8 @@ from coach.persistence.records import (
     IdentityRecord,
     MessageRecord,
     Page,
+    PromptLabel,
+    PromptVersion,
     SessionSummary,
     StateRecord,
     TurnCommit,
@@ -35,7 +37,7 @@ from coach.persistence.records import (
     as_utc,
     utcnow,
 )
-from coach.persistence.rules import check_page_size
+from coach.persistence.rules import check_label_move, check_new_prompt_version, check_page_size
 
 
 class InMemoryDatabase(DatabaseInterface):
@@ -331,6 +333,74 @@ class InMemoryDatabase(DatabaseInterface):
             ]
             pending.sort(key=lambda t: (t.created_at, t.session_id, t.seq or 0))
             return [t.summary() for t in pending[:limit]]
+
+    # -- prompt versions and labels ---------------------------------------------------------
+
+    async def add_prompt_version(self, version: PromptVersion) -> PromptVersion:
+        check_new_prompt_version(version)
+        async with self._open():
+            versions = self._store.prompt_versions.setdefault(version.part, [])
+            content_hash = version.content_hash
+            same = next((v for v in versions if v.content_hash == content_hash), None)
+            if same is not None:
+                return copy(same)
+            stored = version.model_copy(deep=True, update={"version": len(versions) + 1})
+            versions.append(stored)
+            return copy(stored)
+
+    async def list_prompt_versions(
+        self, part: str, *, after_version: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[PromptVersion]:
+        check_page_size(limit)
+        if after_version < 0:
+            raise ValueError(f"after_version must be 0 or more, got {after_version}")
+        async with self._open():
+            versions = self._store.prompt_versions.get(part, [])
+            return [copy(v) for v in versions[after_version : after_version + limit]]
+
+    async def get_prompt_version(self, part: str, version: int) -> PromptVersion | None:
+        async with self._open():
+            found = self._prompt_version(part, version)
+            return None if found is None else copy(found)
+
+    def _prompt_version(self, part: str, version: int) -> PromptVersion | None:
+        versions = self._store.prompt_versions.get(part, [])
+        return versions[version - 1] if 1 <= version <= len(versions) else None
+
+    async def list_prompt_labels(self, part: str | None = None) -> list[PromptLabel]:
+        async with self._open():
+            labels = sorted(self._store.prompt_labels.items())
+            return [copy(v) for (p, _), v in labels if part is None or p == part]
+
+    async def set_prompt_label(
+        self,
+        part: str,
+        label: str,
+        version: int,
+        *,
+        expected_revision: int | None,
+        by: str = "",
+    ) -> PromptLabel:
+        async with self._open():
+            current = self._store.prompt_labels.get((part, label))
+            check_label_move(
+                part,
+                label,
+                version,
+                target=self._prompt_version(part, version),
+                current=current,
+                expected_revision=expected_revision,
+            )
+            moved = PromptLabel(
+                part=part,
+                label=label,
+                version=version,
+                revision=1 if current is None else current.revision + 1,
+                updated_by=by,
+                updated_at=utcnow(),
+            )
+            self._store.prompt_labels[(part, label)] = moved
+            return copy(moved)
 
 
 def _user_matches(user: UserRecord, prefix: str) -> bool:

@@ -20,6 +20,8 @@ from coach.persistence.records import (
     ContextRecord,
     IdentityRecord,
     MessageRecord,
+    PromptLabel,
+    PromptVersion,
     StateRecord,
     TurnCommit,
     TurnRecord,
@@ -75,6 +77,9 @@ class Store:
     turns: dict[str, list[TurnRecord]] = field(default_factory=dict)
     #: Session id -> user message id -> its live (ok or pending) turn.
     live: dict[str, dict[str, StoredTurn]] = field(default_factory=dict)
+    #: Part -> its versions, oldest first (version k at index k - 1).
+    prompt_versions: dict[str, list[PromptVersion]] = field(default_factory=dict)
+    prompt_labels: dict[tuple[str, str], PromptLabel] = field(default_factory=dict)
 
     def commit(self, commit: TurnCommit, now: datetime) -> CommitResult:
         """Check every part of ``commit`` (``rules``), then write it all: a refused commit

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.engine import Connection
 
 from coach.enums import CoachingState
-from coach.errors import CoachError, PersistenceError, SchemaMissingError
+from coach.errors import CoachError, ConcurrencyError, PersistenceError, SchemaMissingError
 from coach.persistence.base import DEFAULT_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import (
     CommitResult,
@@ -26,6 +26,8 @@ from coach.persistence.records import (
     IdentityRecord,
     MessageRecord,
     Page,
+    PromptLabel,
+    PromptVersion,
     SessionSummary,
     StateRecord,
     TurnCommit,
@@ -36,8 +38,8 @@ from coach.persistence.records import (
     UserSummary,
     utcnow,
 )
-from coach.persistence.rules import check_page_size
-from coach.persistence.sql import migrate, queries, reads
+from coach.persistence.rules import check_new_prompt_version, check_page_size
+from coach.persistence.sql import migrate, prompts, queries, reads
 from coach.persistence.sql.engine import Engines, is_sqlite_memory, parse_url, sqlite_path
 from coach.persistence.sql.errors import DRIVER_ERRORS, INIT_COMMAND, translate
 from coach.persistence.sql.tables import contexts, identities, sessions, states, users
@@ -334,6 +336,53 @@ class SQLDatabase(DatabaseInterface):
         return await self._read(
             f"loading the turns of session {session_id!r}",
             lambda conn: read(conn, session_id, after_seq, limit),
+        )
+
+    # -- prompt versions and labels ---------------------------------------------------------
+
+    async def add_prompt_version(self, version: PromptVersion) -> PromptVersion:
+        check_new_prompt_version(version)
+        action = f"saving a version of prompt part {version.part!r}"
+        save = partial(prompts.add_version, version=version)
+        try:
+            return await self._write(action, save)
+        except ConcurrencyError:  # saved by another writer at once: now it finds that one
+            return await self._write(action, save)
+
+    async def list_prompt_versions(
+        self, part: str, *, after_version: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[PromptVersion]:
+        check_page_size(limit)
+        if after_version < 0:
+            raise ValueError(f"after_version must be 0 or more, got {after_version}")
+        return await self._read(
+            f"loading the versions of prompt part {part!r}",
+            lambda conn: prompts.list_versions(conn, part, after_version, limit),
+        )
+
+    async def get_prompt_version(self, part: str, version: int) -> PromptVersion | None:
+        return await self._read(
+            f"loading version {version} of prompt part {part!r}",
+            lambda conn: prompts.get_version(conn, part, version),
+        )
+
+    async def list_prompt_labels(self, part: str | None = None) -> list[PromptLabel]:
+        return await self._read(
+            "loading the prompt labels", lambda conn: prompts.list_labels(conn, part)
+        )
+
+    async def set_prompt_label(
+        self,
+        part: str,
+        label: str,
+        version: int,
+        *,
+        expected_revision: int | None,
+        by: str = "",
+    ) -> PromptLabel:
+        return await self._write(
+            f"moving label {label!r} of prompt part {part!r}",
+            lambda conn: prompts.set_label(conn, part, label, version, expected_revision, by),
         )
 
     async def get_turn(self, session_id: str, seq: int) -> TurnRecord | None:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, cast
 from sqlalchemy import (
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -227,6 +228,55 @@ class TurnRow(Base):
     )
 
 
+class PromptPartRow(Base):
+    """Each prompt part's newest version number: saving a version bumps it with one upsert,
+    whose row lock numbers two writers of one part one after the other."""
+
+    __tablename__ = "prompt_parts"
+
+    part: Mapped[str] = mapped_column(KEY, primary_key=True)
+    last_version: Mapped[int] = mapped_column(Integer)
+
+
+class PromptVersionRow(Base):
+    """A prompt part's versions: immutable, numbered from 1 per part."""
+
+    __tablename__ = "prompt_versions"
+
+    part: Mapped[str] = mapped_column(KEY, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    front_matter: Mapped[dict[str, Any]]
+    author: Mapped[str] = mapped_column(String)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    #: ``PromptVersion.content_hash``: a part never holds the same content twice.
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("uq_prompt_versions_part_content_hash", "part", "content_hash", unique=True),
+    )
+
+
+class PromptLabelRow(Base):
+    """Labels pointing at versions of a part (``active`` among them)."""
+
+    __tablename__ = "prompt_labels"
+
+    part: Mapped[str] = mapped_column(KEY, primary_key=True)
+    label: Mapped[str] = mapped_column(KEY, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["part", "version"], ["prompt_versions.part", "prompt_versions.version"]
+        ),
+    )
+
+
 def _table(row: type[Base]) -> Table:
     return cast(Table, row.__table__)
 
@@ -238,8 +288,12 @@ contexts = _table(ContextRow)
 messages = _table(MessageRow)
 identities = _table(IdentityRow)
 turns = _table(TurnRow)
+prompt_parts = _table(PromptPartRow)
+prompt_versions = _table(PromptVersionRow)
+prompt_labels = _table(PromptLabelRow)
 
-#: Every table, parents first (the order ``count_records`` reports them in).
+#: The tables of the coaching records, parents first (the order ``count_records`` reports
+#: them in); the prompt tables are the coaches', not the clients'.
 TABLES: dict[str, Table] = {
     "users": users,
     "sessions": sessions,
