@@ -18,6 +18,7 @@ from coach.errors import CoachError
 from coach.llm.base import TextDelta
 from coach.models import PHASE_ORDER
 from coach.persistence.base import DatabaseInterface
+from coach.prompts.store import load_prompt_files
 from coach.service import TurnEvent, TurnResult
 from coach.turns import recover_interrupted
 
@@ -26,7 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coach", description=__doc__)
     parser.add_argument("--database-url", help="override COACH_DATABASE_URL")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("init-db", help="create the database or migrate it to the latest schema")
+    sub.add_parser(
+        "init-db",
+        help="create the database or migrate it to the latest schema, and load the prompt files",
+    )
     demo = sub.add_parser("demo-data", help="load a complete sample session (all six phases)")
     demo.add_argument("--if-empty", action="store_true", help="only when no user exists yet")
     chat = sub.add_parser("chat", help="talk with the coach in the terminal")
@@ -62,9 +66,14 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 "interrupted; /retry answers them"
             )
         if args.command == "init-db":
+            loaded = await load_prompt_files(db)
             counts = await db.count_records()
             print(f"database ready: {settings.describe()['database']}")
             print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+            changed = [x.describe() for x in loaded if x.changed or x.active != x.version]
+            print(f"prompts: {len(loaded)} parts, {len(changed) or 'none'} new or changed")
+            for line in changed:
+                print(f"  {line}")
             return 0
         if args.command == "demo-data":
             return await load_demo(db, if_empty=args.if_empty)

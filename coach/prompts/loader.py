@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import yaml
+from pydantic import JsonValue
 
 from coach.actions.params import ActionType
 from coach.enums import CoachingState
@@ -78,7 +80,8 @@ class PromptFile:
     version: str
     kind: PromptKind
     body: str
-    path: Path
+    #: Where it came from, for messages: a file's path, or ``name@version`` of the store.
+    origin: str
     variables: tuple[str, ...]
     variable_docs: Mapping[str, str] = field(hash=False)
     phase: CoachingState | None = None
@@ -89,6 +92,17 @@ class PromptFile:
     def ref(self) -> str:
         """``name@version``, as it appears in a system prompt's version."""
         return f"{self.name}@{self.version}"
+
+    def front_matter(self) -> dict[str, JsonValue]:
+        """The front matter that says what the prompt is, as stored with a version (without
+        ``name`` and ``version``: the part and the store's number)."""
+        meta: dict[str, JsonValue] = {"kind": self.kind.value}
+        if self.phase is not None:
+            meta["phase"] = self.phase.value
+            meta["allowed_actions"] = list(self.allowed_actions)
+        meta["description"] = self.description
+        meta["variables"] = dict(self.variable_docs)
+        return meta
 
 
 def unique(items: Iterable[str]) -> tuple[str, ...]:
@@ -134,7 +148,7 @@ def _folder_problems(directory: Path, prompts: Mapping[str, PromptFile]) -> list
     for name in REQUIRED_PROMPTS:
         prompt = prompts.get(name)
         if prompt is not None and prompt.kind is PromptKind.PHASE:
-            problems.append(f"{prompt.path}: {name!r} must not be a phase file")
+            problems.append(f"{prompt.origin}: {name!r} must not be a phase file")
     by_phase: dict[CoachingState, list[PromptFile]] = {}
     for prompt in prompts.values():
         if prompt.phase is not None:
@@ -147,7 +161,7 @@ def _folder_problems(directory: Path, prompts: Mapping[str, PromptFile]) -> list
                 "needs a prompt file with `kind: phase` and `phase: " + state.value + "`"
             )
         elif len(files) > 1:
-            names = ", ".join(str(f.path) for f in files)
+            names = ", ".join(f.origin for f in files)
             problems.append(f"phase {state.value!r} has several prompt files ({names}); keep one")
     return problems
 
@@ -173,6 +187,22 @@ def load_prompt_file(path: Path) -> PromptFile:
     if not isinstance(meta, dict):
         raise fail("front matter must be a YAML mapping of fields")
     body = source[match.end() :].strip()
+    return build_prompt(meta, body, origin=str(path), name=path.stem)
+
+
+def build_prompt(meta: Mapping[Any, Any], body: str, *, origin: str, name: str) -> PromptFile:
+    """Check a prompt's front matter and text, and make the ``PromptFile``.
+
+    Args:
+        origin: where it came from, named in every error.
+        name: the name it must have (the file's name, or the stored part).
+
+    Raises:
+        PromptError: anything is wrong; the message names ``origin`` and says what to fix.
+    """
+
+    def fail(problem: str) -> PromptError:
+        return PromptError(f"{origin}: {problem}")
 
     unknown = sorted(str(k) for k in meta if k not in _FIELDS)
     if unknown:
@@ -184,9 +214,8 @@ def load_prompt_file(path: Path) -> PromptFile:
         if required not in meta:
             raise fail(f"front matter lacks {required!r}")
 
-    name = meta["name"]
-    if name != path.stem:
-        raise fail(f"name {name!r} must be the file's name without '.md' ({path.stem!r})")
+    if meta["name"] != name:
+        raise fail(f"name {meta['name']!r} must be the file's name without '.md' ({name!r})")
     version = meta["version"]
     if isinstance(version, bool) or not isinstance(version, str | int) or str(version) == "":
         raise fail(f'version must be a non-empty string such as "1", got {version!r}')
@@ -223,7 +252,7 @@ def load_prompt_file(path: Path) -> PromptFile:
         version=str(version),
         kind=kind,
         body=body,
-        path=path,
+        origin=origin,
         variables=tuple(docs),
         variable_docs=MappingProxyType(docs),
         phase=phase,
