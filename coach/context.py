@@ -30,7 +30,7 @@ from coach.persistence.records import (
     TurnRecord,
     UserRecord,
 )
-from coach.prompts import PromptManager
+from coach.prompts.library import PromptLibrary
 from coach.window import ContextWindow, SummaryOutcome, bound_words, reading_order
 
 #: How many of the newest messages a turn loads: more than a usual token budget lets the model
@@ -55,14 +55,14 @@ class ContextManager:
         llm_client: LLMClient,
         db: DatabaseInterface,
         *,
-        prompt_manager: PromptManager | None = None,
+        prompts: PromptLibrary | None = None,
         token_budget: int = 4000,
         summary_max_words: int = 200,
         message_window: int = MESSAGE_WINDOW,
     ) -> None:
         self.llm_client = llm_client
         self.db = db
-        self.prompt_manager = prompt_manager or PromptManager()
+        self.prompts = prompts or PromptLibrary(db)
         self.token_budget = token_budget
         self.summary_max_words = summary_max_words
         self.message_window = message_window
@@ -306,7 +306,8 @@ class ContextManager:
         transcript = "\n".join(
             f"{'Client' if m.role is MessageRole.USER else 'Coach'}: {m.content}" for m in to_fold
         )
-        prompt = self.prompt_manager.render(
+        prompts = await self.prompts.for_metadata(context.metadata)
+        prompt = prompts.render(
             "summarizer",
             {
                 "previous_summary": context.consolidated_summary or "(none yet)",

@@ -25,7 +25,8 @@ from coach.llm.base import LLMClient, LLMRequest
 from coach.models import CoachContext
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import MessageRecord, TurnSummary, UserRecord, new_id
-from coach.prompts import PromptManager, RenderedPrompt
+from coach.prompts import RenderedPrompt
+from coach.prompts.library import PIN_KEY, PromptLibrary, PromptPin
 from coach.prompts.variables import welcome_variables
 from coach.turns import TurnEvent, TurnHandle, TurnJobs, TurnProgress, TurnResult
 from coach.window import bound_words
@@ -96,22 +97,22 @@ class CoachService:
         llm_client: LLMClient,
         db: DatabaseInterface,
         *,
-        prompt_manager: PromptManager | None = None,
+        prompts: PromptLibrary | None = None,
         token_budget: int = 4000,
         summary_max_words: int = 200,
         max_message_chars: int = 4000,
     ) -> None:
         self.llm_client = llm_client
         self.db = db
-        self.prompt_manager = prompt_manager or PromptManager()
+        self.prompts = prompts or PromptLibrary(db)
         self.context_manager = ContextManager(
             llm_client=llm_client,
             db=db,
-            prompt_manager=self.prompt_manager,
+            prompts=self.prompts,
             token_budget=token_budget,
             summary_max_words=summary_max_words,
         )
-        self.turns = TurnJobs(llm_client, db, self.context_manager, self.prompt_manager)
+        self.turns = TurnJobs(llm_client, db, self.context_manager, self.prompts)
         self.max_message_chars = max_message_chars
         self._starting: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -153,11 +154,12 @@ class CoachService:
             )
             context = await self.context_manager.load_context(user_id, session_id)
             context.user_profile = dict(user.data)
+            prompts = await self.prompts.for_metadata(context.metadata)
             if previous is not None:
                 await self._continue_journey(context, previous)
-                welcome = self.prompt_manager.render("welcome_back", welcome_variables(context))
+                welcome = prompts.render("welcome_back", welcome_variables(context))
             else:
-                welcome = self.prompt_manager.render("welcome", welcome_variables(context))
+                welcome = prompts.render("welcome", welcome_variables(context))
             message = MessageRecord(role=MessageRole.COACH, content=welcome.text)
             context.conversation_history.append(message)
             await self.context_manager.commit(context, user=user)
@@ -301,9 +303,30 @@ class CoachService:
 
     # -- inspection -------------------------------------------------------------------------------
 
-    def system_prompt(self, context: CoachContext) -> RenderedPrompt:
+    async def pin_prompts(self, user_id: str, session_id: str, pin: PromptPin | None) -> None:
+        """Make the session use the prompt versions ``pin`` selects instead of the active ones
+        (``None``: the active ones again). The pin is checked before it is stored.
+
+        Raises:
+            InputError: the session was not started for this user.
+            PromptError: the pin names a label, part or version that does not exist.
+            ConcurrencyError: the session changed meanwhile (a turn ended); pin again.
+        """
+        context = await self.context_manager.load_turn_context(user_id, session_id)
+        if context is None:
+            raise InputError(
+                f"Session {session_id} was not started for this user. Start a session first."
+            )
+        if pin is None:
+            context.metadata.pop(PIN_KEY, None)
+        else:
+            await self.prompts.manager(pin)
+            context.metadata[PIN_KEY] = pin.model_dump(mode="json")
+        await self.context_manager.commit(context)
+
+    async def system_prompt(self, context: CoachContext) -> RenderedPrompt:
         """The phase's system prompt for this context."""
-        return self.turns.system_prompt(context)
+        return await self.turns.system_prompt(context)
 
     async def preview_prompt(self, user_id: str, session_id: str) -> PromptPreview:
         """The exact prompt and model input the next turn would send (before the new message)."""
@@ -312,7 +335,7 @@ class CoachService:
             raise InputError(
                 f"Session {session_id} was not started for this user. Start a session first."
             )
-        prompt = self.system_prompt(context)
+        prompt = await self.system_prompt(context)
         window = self.context_manager.build_window(context, prompt.text)
         request = LLMRequest(
             messages=window.messages,

@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 from pydantic import JsonValue
 
-from coach.actions.params import ActionType
+from coach.actions.params import ALLOWED_ACTIONS, ActionType, allowed_in_order
 from coach.enums import CoachingState
 from coach.errors import CoachError
 
@@ -140,8 +140,15 @@ def load_prompt_folder(directory: Path) -> dict[str, PromptFile]:
 
 
 def _folder_problems(directory: Path, prompts: Mapping[str, PromptFile]) -> list[str]:
+    return set_problems(prompts, lambda name: str(directory / (name + ".md")))
+
+
+def set_problems(prompts: Mapping[str, PromptFile], where: Callable[[str], str]) -> list[str]:
+    """What keeps ``prompts`` from being a whole set: a required prompt or a phase's prompt
+    missing, a required prompt made a phase, a phase with two prompts. ``where(name)`` names
+    the place a missing prompt belongs."""
     problems = [
-        f"{directory / (name + '.md')}: missing; the engine needs the prompt {name!r}"
+        f"{where(name)}: missing; the engine needs the prompt {name!r}"
         for name in REQUIRED_PROMPTS
         if name not in prompts
     ]
@@ -157,7 +164,7 @@ def _folder_problems(directory: Path, prompts: Mapping[str, PromptFile]) -> list
         files = by_phase.get(state, [])
         if not files:
             problems.append(
-                f"{directory / (state.value + '.md')}: missing; the phase {state.value!r} "
+                f"{where(state.value)}: missing; the phase {state.value!r} "
                 "needs a prompt file with `kind: phase` and `phase: " + state.value + "`"
             )
         elif len(files) > 1:
@@ -242,6 +249,13 @@ def build_prompt(meta: Mapping[Any, Any], body: str, *, origin: str, name: str) 
                 f"{', '.join(s.value for s in CoachingState)}"
             ) from None
         allowed = _allowed_actions(meta["allowed_actions"], fail)
+        refused = [a for a in allowed if ActionType(a) not in ALLOWED_ACTIONS[phase]]
+        if refused:
+            raise fail(
+                f"allowed_actions names action(s) the phase {phase.value!r} does not allow: "
+                f"{', '.join(refused)}; allowed there: "
+                f"{', '.join(a.value for a in allowed_in_order(phase))}"
+            )
     elif "phase" in meta or "allowed_actions" in meta:
         raise fail("only a file with 'kind: phase' may have 'phase' or 'allowed_actions'")
 
@@ -259,6 +273,19 @@ def build_prompt(meta: Mapping[Any, Any], body: str, *, origin: str, name: str) 
         allowed_actions=allowed,
         description=description.strip(),
     )
+
+
+def prompt_from_version(
+    part: str, version: int, body: str, front_matter: Mapping[str, Any]
+) -> PromptFile:
+    """A stored version of a part as a ``PromptFile`` (``version`` is the store's number),
+    checked as a file is.
+
+    Raises:
+        PromptError: the stored front matter or text is invalid, naming ``part@version``.
+    """
+    meta = {**front_matter, "name": part, "version": str(version)}
+    return build_prompt(meta, body, origin=f"{part}@{version}", name=part)
 
 
 def _allowed_actions(value: object, fail: _Fail) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from coach.prompts.loader import (
     PromptError,
     PromptFile,
     load_prompt_folder,
+    set_problems,
     unique,
 )
 
@@ -58,21 +59,39 @@ class RenderedPrompt:
 
 
 class PromptManager:
-    """Loads the prompt files of one folder, checks them, and renders them.
+    """Checks a whole set of prompts, and renders them.
 
     Args:
-        directory: the folder of ``*.md`` prompt files; the project's own prompts when ``None``.
-            The prompt lab passes a folder of edited copies.
+        prompts: every prompt of the set by name: the files of a folder (``from_folder``), or
+            versions from the prompt store (``coach.prompts.library``).
+        source: where the set came from, for messages (a folder, or "the prompt store").
 
     Raises:
-        PromptError: the folder is missing, or any file in it is invalid; the message lists
-            every problem with the file it is in.
+        PromptError: the set lacks a prompt the engine needs, or a phase has none or two;
+            the message lists every problem.
     """
 
-    def __init__(self, directory: Path | str | None = None) -> None:
-        self.directory = Path(directory) if directory is not None else DEFAULT_PROMPT_DIR
-        self._prompts = load_prompt_folder(self.directory)
+    def __init__(self, prompts: Mapping[str, PromptFile], *, source: str) -> None:
+        problems = set_problems(prompts, lambda name: f"{source}: {name}")
+        if problems:
+            raise PromptError(
+                f"The prompts of {source} are not a whole set:\n"
+                + "\n".join(f"- {p}" for p in problems)
+            )
+        self.source = source
+        self._prompts = dict(prompts)
         self._by_phase = {p.phase: p for p in self._prompts.values() if p.phase is not None}
+
+    @classmethod
+    def from_folder(cls, directory: Path | str | None = None) -> PromptManager:
+        """The prompt files of ``directory``, or the project's own prompts when ``None``.
+
+        Raises:
+            PromptError: the folder is missing, or any file in it is invalid; the message lists
+                every problem with the file it is in.
+        """
+        folder = Path(directory) if directory is not None else DEFAULT_PROMPT_DIR
+        return cls(load_prompt_folder(folder), source=str(folder))
 
     # -- looking up ----------------------------------------------------------------------------
 
@@ -91,7 +110,7 @@ class PromptManager:
             return self._prompts[name]
         except KeyError:
             raise PromptError(
-                f"No prompt named {name!r} in {self.directory}; "
+                f"No prompt named {name!r} in {self.source}; "
                 f"the prompts are: {', '.join(self.names)}"
             ) from None
 
@@ -179,7 +198,7 @@ class PromptManager:
 
 def create_prompt_manager(directory: Path | str | None = None) -> PromptManager:
     """A ``PromptManager`` over ``directory``, or over the project's own prompts when ``None``."""
-    return PromptManager(directory)
+    return PromptManager.from_folder(directory)
 
 
 # -- rendering helpers ---------------------------------------------------------------------------

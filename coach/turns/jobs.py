@@ -40,7 +40,8 @@ from coach.persistence.records import (
     utcnow,
 )
 from coach.process import ProcessId
-from coach.prompts import PromptManager, RenderedPrompt
+from coach.prompts import RenderedPrompt
+from coach.prompts.library import PromptLibrary
 from coach.prompts.variables import phase_variables
 from coach.state_machine import apply_transition, evaluate_transition
 from coach.turns.events import TurnHandle, TurnResult
@@ -62,12 +63,12 @@ class TurnJobs:
         llm_client: LLMClient,
         db: DatabaseInterface,
         context_manager: ContextManager,
-        prompt_manager: PromptManager,
+        prompts: PromptLibrary,
     ) -> None:
         self.llm_client = llm_client
         self.db = db
         self.context_manager = context_manager
-        self.prompt_manager = prompt_manager
+        self.prompts = prompts
         self.owner = str(ProcessId.current())
         self._running: dict[tuple[str, int], TurnHandle] = {}
         #: Turns whose task here ended without storing them: pending, but nothing runs them.
@@ -224,7 +225,7 @@ class TurnJobs:
 
     async def _answer(self, handle: TurnHandle, pending: TurnRecord) -> TurnResult:
         context = await self._load(pending)
-        prompt = self.system_prompt(context)
+        prompt = await self.system_prompt(context)
         window, summary = await self.context_manager.prepare_window(
             context, prompt.text, answering=pending.user_message_id
         )
@@ -335,9 +336,10 @@ class TurnJobs:
             return TurnResult.from_turn(done, coach_message)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def system_prompt(self, context: CoachContext) -> RenderedPrompt:
-        """The phase's system prompt for this context."""
-        return self.prompt_manager.system_prompt(context.current_state, phase_variables(context))
+    async def system_prompt(self, context: CoachContext) -> RenderedPrompt:
+        """The phase's system prompt for this context, from the versions the session uses."""
+        prompts = await self.prompts.for_metadata(context.metadata)
+        return prompts.system_prompt(context.current_state, phase_variables(context))
 
     async def _identity_owners(self, context: CoachContext, reply: CoachReply) -> dict[str, str]:
         """Owners of the identity ids the reply names that are not this client's, so a

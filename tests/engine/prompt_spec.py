@@ -130,7 +130,7 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def load_error(directory: Path) -> str:
     with pytest.raises(PromptError) as info:
-        PromptManager(directory)
+        PromptManager.from_folder(directory)
     return str(info.value)
 
 

@@ -13,7 +13,7 @@ def test_a_folder_of_edited_copies_is_used(prompt_dir: Path, manager: PromptMana
     edit(prompt_dir / "persona.md", "You are an identity coach.", "You are Robin, a coach.")
     lab = create_prompt_manager(prompt_dir)
     prompt = lab.system_prompt(S.INTRODUCTION, PHASE_VARIABLES)
-    assert lab.directory == prompt_dir
+    assert lab.source == str(prompt_dir)
     assert "You are Robin, a coach." in prompt.text
     assert prompt.version.startswith("persona@2+")
     original = manager.system_prompt(S.INTRODUCTION, PHASE_VARIABLES)
@@ -70,6 +70,18 @@ def test_an_unknown_action_is_refused(prompt_dir: Path) -> None:
     assert "action_planning.md" in message and "add_todo" in message
 
 
+def test_an_action_the_phase_does_not_allow_is_refused(prompt_dir: Path) -> None:
+    edit(
+        prompt_dir / "introduction.md",
+        "  - save_user_info\n",
+        "  - save_user_info\n  - set_affirmation\n",
+    )
+    message = load_error(prompt_dir)
+    assert "introduction.md" in message
+    assert "phase 'introduction' does not allow: set_affirmation" in message
+    assert "allowed there: save_user_info, transition_state" in message
+
+
 def test_an_unknown_front_matter_field_is_refused(prompt_dir: Path) -> None:
     edit(prompt_dir / "welcome.md", "kind: message", "kind: message\nallowed_action: []")
     message = load_error(prompt_dir)
@@ -121,5 +133,5 @@ def test_a_numeric_version_and_a_list_of_variables_are_accepted(prompt_dir: Path
         "---\nname: short\nversion: 3\nkind: task\nvariables: [a]\n---\n{{ a }}\n",
         encoding="utf-8",
     )
-    prompt = PromptManager(prompt_dir).render("short", {"a": "x"})
+    prompt = PromptManager.from_folder(prompt_dir).render("short", {"a": "x"})
     assert (prompt.version, prompt.text) == ("3", "x")

@@ -102,7 +102,7 @@ def test_literal_braces_survive_next_to_placeholders(prompt_dir: Path) -> None:
         'Say {"hi": {"to": "{{ who }}"}} and { who } and }} and {single}.\n',
         encoding="utf-8",
     )
-    text = PromptManager(prompt_dir).render("braces", {"who": "Ana"}).text
+    text = PromptManager.from_folder(prompt_dir).render("braces", {"who": "Ana"}).text
     assert text == 'Say {"hi": {"to": "Ana"}} and { who } and }} and {single}.'
 
 
@@ -120,7 +120,7 @@ def test_placeholder_spacing_is_free(prompt_dir: Path) -> None:
         "{{a}} {{ a }} {{   a\t}}\n",
         encoding="utf-8",
     )
-    assert PromptManager(prompt_dir).render("spacing", {"a": "x"}).text == "x x x"
+    assert PromptManager.from_folder(prompt_dir).render("spacing", {"a": "x"}).text == "x x x"
 
 
 def test_content_hash_changes_with_a_variable_and_is_stable_otherwise(

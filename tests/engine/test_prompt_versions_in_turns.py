@@ -1,0 +1,142 @@
+"""Turns render from the prompt store: the active versions, or those a session is pinned to;
+each turn records the versions it used, and a bad stored version fails the turn loudly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from coach.enums import TurnStatus
+from coach.errors import InputError
+from coach.llm.scripted import ScriptedLLMClient
+from coach.persistence import DatabaseInterface, PromptVersion
+from coach.prompts import PromptError
+from coach.prompts.library import PromptPin
+from coach.prompts.store import ACTIVE
+from coach.service import CoachService
+from tests.records import stored_turns
+
+SYSTEM_PARTS = "persona@{p}+introduction@{i}+response_format@{r}"
+
+
+def reply(message: str = "Tell me more.") -> dict[str, Any]:
+    return {"message": message, "actions": []}
+
+
+async def new_introduction(db: DatabaseInterface, marker: str, *, activate: bool) -> int:
+    """Store a version of the introduction prompt with ``marker`` in its text."""
+    [current] = await db.list_prompt_versions("introduction", limit=1)
+    version = await db.add_prompt_version(
+        PromptVersion(
+            part="introduction",
+            body=current.body + f"\n\n{marker}",
+            front_matter=current.front_matter,
+            author="ana",
+        )
+    )
+    if activate:
+        labels = {x.label: x for x in await db.list_prompt_labels("introduction")}
+        await db.set_prompt_label(
+            "introduction", ACTIVE, version.version or 0, expected_revision=labels[ACTIVE].revision
+        )
+    return version.version or 0
+
+
+async def sent_prompt(client: ScriptedLLMClient) -> str:
+    return client.requests[-1].messages[0].content
+
+
+async def test_a_turn_records_and_uses_the_active_versions(db: DatabaseInterface) -> None:
+    client = ScriptedLLMClient([reply(), reply()])
+    service = CoachService(client, db)
+    info = await service.start_session("u1", user_name="Ana")
+    await service.send_message_and_wait("u1", info.session_id, "Hello")
+    number = await new_introduction(db, "MARKER-B", activate=True)
+    await service.send_message_and_wait("u1", info.session_id, "Still me")
+    first, second = await stored_turns(db, info.session_id)
+    assert first.prompt_version == SYSTEM_PARTS.format(p=1, i=1, r=1)
+    assert second.prompt_version == SYSTEM_PARTS.format(p=1, i=number, r=1)
+    assert "MARKER-B" not in first.system_prompt
+    assert "MARKER-B" in second.system_prompt and "MARKER-B" in await sent_prompt(client)
+
+
+async def test_a_pinned_session_keeps_its_versions_after_another_is_activated(
+    db: DatabaseInterface,
+) -> None:
+    client = ScriptedLLMClient([reply("pinned"), reply("active")])
+    service = CoachService(client, db)
+    pinned = await service.start_session("u1", user_name="Ana")
+    other = await service.start_session("u2", user_name="Bo")
+    await service.pin_prompts("u1", pinned.session_id, PromptPin(versions={"introduction": 1}))
+    await new_introduction(db, "MARKER-B", activate=True)
+    await service.send_message_and_wait("u1", pinned.session_id, "Hello")
+    await service.send_message_and_wait("u2", other.session_id, "Hello")
+    [kept] = await stored_turns(db, pinned.session_id)
+    [moved] = await stored_turns(db, other.session_id)
+    assert kept.prompt_version == SYSTEM_PARTS.format(p=1, i=1, r=1)
+    assert "MARKER-B" not in kept.system_prompt
+    assert moved.prompt_version == SYSTEM_PARTS.format(p=1, i=2, r=1)
+    # Unpinned, the session follows the active versions again.
+    await service.pin_prompts("u1", pinned.session_id, None)
+    preview = await service.preview_prompt("u1", pinned.session_id)
+    assert preview.prompt.version == SYSTEM_PARTS.format(p=1, i=2, r=1)
+
+
+async def test_a_session_pinned_to_a_label_uses_it_where_a_part_has_it(
+    db: DatabaseInterface,
+) -> None:
+    service = CoachService(ScriptedLLMClient([reply()]), db)
+    info = await service.start_session("u1", user_name="Ana")
+    number = await new_introduction(db, "MARKER-C", activate=False)
+    await db.set_prompt_label("introduction", "candidate", number, expected_revision=None)
+    await service.pin_prompts("u1", info.session_id, PromptPin(label="candidate"))
+    preview = await service.preview_prompt("u1", info.session_id)
+    assert preview.prompt.version == SYSTEM_PARTS.format(p=1, i=number, r=1)
+    assert "MARKER-C" in preview.prompt.text
+
+
+@pytest.mark.parametrize(
+    ("pin", "problem"),
+    [
+        (PromptPin(label="nowhere"), "no prompt part has the label 'nowhere'"),
+        (PromptPin(versions={"introduction": 9}), "'introduction' has no version 9"),
+        (PromptPin(versions={"intro": 1}), "unknown prompt part(s): intro"),
+    ],
+)
+async def test_a_pin_that_selects_nothing_is_refused_and_not_stored(
+    db: DatabaseInterface, pin: PromptPin, problem: str
+) -> None:
+    service = CoachService(ScriptedLLMClient([]), db)
+    info = await service.start_session("u1", user_name="Ana")
+    with pytest.raises(PromptError) as error:
+        await service.pin_prompts("u1", info.session_id, pin)
+    assert problem in str(error.value)
+    context = await db.get_context("u1", info.session_id)
+    assert context is not None and "prompt_pin" not in context.user_data.get("metadata", {})
+    with pytest.raises(InputError):
+        await service.pin_prompts("u1", "no-such-session", None)
+
+
+async def test_a_stored_version_with_a_bad_variable_fails_the_turn_loudly(
+    db: DatabaseInterface,
+) -> None:
+    """The store keeps any text; a version the engine cannot render fails the turn with the
+    version and the variable named, and the user's message stays for a retry."""
+    client = ScriptedLLMClient([reply()])
+    service = CoachService(client, db)
+    info = await service.start_session("u1", user_name="Ana")
+    [current] = await db.list_prompt_versions("introduction", limit=1)
+    bad = await db.add_prompt_version(
+        PromptVersion(
+            part="introduction",
+            body=current.body + "\n{{ client_nmae }}",
+            front_matter=current.front_matter,
+        )
+    )
+    await db.set_prompt_label("introduction", ACTIVE, bad.version or 0, expected_revision=1)
+    result = await service.send_message_and_wait("u1", info.session_id, "Hello")
+    assert not result.ok
+    assert "introduction@2" in (result.error or "") and "client_nmae" in (result.error or "")
+    [turn] = await stored_turns(db, info.session_id)
+    assert turn.status is TurnStatus.FAILED and client.requests == []
