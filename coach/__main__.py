@@ -1,4 +1,4 @@
-"""Terminal entry point: ``python -m coach {init-db,demo-data,chat}``.
+"""Terminal entry point: ``python -m coach {init-db,prompts,demo-data,chat}``.
 
 Settings come from the environment (``COACH_*``), as in the app; see ``coach/config.py``.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 
@@ -18,6 +19,7 @@ from coach.errors import CoachError
 from coach.llm.base import TextDelta
 from coach.models import PHASE_ORDER
 from coach.persistence.base import DatabaseInterface
+from coach.prompts import cli as prompt_commands
 from coach.prompts.store import load_prompt_files
 from coach.service import TurnEvent, TurnResult
 from coach.turns import recover_interrupted
@@ -31,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "init-db",
         help="create the database or migrate it to the latest schema, and load the prompt files",
     )
+    prompt_commands.add_commands(sub)
     demo = sub.add_parser("demo-data", help="load a complete sample session (all six phases)")
     demo.add_argument("--if-empty", action="store_true", help="only when no user exists yet")
     chat = sub.add_parser("chat", help="talk with the coach in the terminal")
@@ -53,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,6 +81,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             for line in changed:
                 print(f"  {line}")
             return 0
+        if args.command == "prompts":
+            return await prompt_commands.run(args, db)
         if args.command == "demo-data":
             return await load_demo(db, if_empty=args.if_empty)
         return await chat(args, settings, db)

@@ -31,6 +31,7 @@ from coach.persistence.records import (
     UserRecord,
 )
 from coach.prompts.library import PromptLibrary
+from coach.prompts.variables import summarizer_variables
 from coach.window import ContextWindow, SummaryOutcome, bound_words, reading_order
 
 #: How many of the newest messages a turn loads: more than a usual token budget lets the model
@@ -307,13 +308,7 @@ class ContextManager:
             f"{'Client' if m.role is MessageRole.USER else 'Coach'}: {m.content}" for m in to_fold
         )
         prompts = await self.prompts.for_metadata(context.metadata)
-        prompt = prompts.render(
-            "summarizer",
-            {
-                "previous_summary": context.consolidated_summary or "(none yet)",
-                "max_words": str(self.summary_max_words),
-            },
-        )
+        prompt = prompts.render("summarizer", summarizer_variables(context, self.summary_max_words))
         request = LLMRequest(
             messages=[
                 ChatMessage(role="system", content=prompt.text),

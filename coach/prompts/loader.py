@@ -175,14 +175,20 @@ def set_problems(prompts: Mapping[str, PromptFile], where: Callable[[str], str])
 
 def load_prompt_file(path: Path) -> PromptFile:
     """Parse and check one prompt file. Raises ``PromptError`` naming the file."""
-
-    def fail(problem: str) -> PromptError:
-        return PromptError(f"{path}: {problem}")
-
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise fail(f"cannot be read ({e})") from e
+        raise PromptError(f"{path}: cannot be read ({e})") from e
+    return parse_prompt(source, origin=str(path), name=path.stem)
+
+
+def parse_prompt(source: str, *, origin: str, name: str) -> PromptFile:
+    """Parse and check a prompt written as a file: front matter between ``---`` lines, then
+    the text. Raises ``PromptError`` naming ``origin``."""
+
+    def fail(problem: str) -> PromptError:
+        return PromptError(f"{origin}: {problem}")
+
     source = source.lstrip("\ufeff").replace("\r\n", "\n")
     match = _FRONT_MATTER.match(source)
     if match is None:
@@ -194,7 +200,16 @@ def load_prompt_file(path: Path) -> PromptFile:
     if not isinstance(meta, dict):
         raise fail("front matter must be a YAML mapping of fields")
     body = source[match.end() :].strip()
-    return build_prompt(meta, body, origin=str(path), name=path.stem)
+    return build_prompt(meta, body, origin=origin, name=name)
+
+
+def prompt_source(prompt: PromptFile, *, named: bool = True) -> str:
+    """``prompt`` written as a file (``parse_prompt`` reads it back); without ``name`` and
+    ``version`` when not ``named`` (for diffs: what the version says, not what it is)."""
+    names = {"name": prompt.name, "version": prompt.version} if named else {}
+    meta = {**names, **prompt.front_matter()}
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
+    return f"---\n{front}---\n{prompt.body}\n"
 
 
 def build_prompt(meta: Mapping[Any, Any], body: str, *, origin: str, name: str) -> PromptFile:

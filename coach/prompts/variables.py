@@ -8,6 +8,7 @@ from __future__ import annotations
 from coach.enums import IdentityState
 from coach.models import CoachContext
 from coach.persistence.records import IdentityRecord
+from coach.prompts.loader import PromptKind
 
 NONE_YET = "none yet"
 
@@ -82,3 +83,24 @@ def welcome_variables(context: CoachContext) -> dict[str, str]:
         "identity_labels": ", ".join(kept) or NONE_YET,
         "open_action_items": "; ".join(open_items) or NONE_YET,
     }
+
+
+def summarizer_variables(context: CoachContext, max_words: int) -> dict[str, str]:
+    """The variables of the summarizer's prompt."""
+    return {
+        "previous_summary": context.consolidated_summary or "(none yet)",
+        "max_words": str(max_words),
+    }
+
+
+#: The summary length the lab previews the summarizer with (the engine's default).
+PREVIEW_SUMMARY_WORDS = 200
+
+
+def variables_for(kind: PromptKind, context: CoachContext) -> dict[str, str]:
+    """The variables the engine fills into a prompt of ``kind`` for ``context``."""
+    if kind is PromptKind.MESSAGE:
+        return welcome_variables(context)
+    if kind is PromptKind.TASK:
+        return summarizer_variables(context, PREVIEW_SUMMARY_WORDS)
+    return phase_variables(context)

@@ -1,0 +1,124 @@
+"""``python -m coach prompts {list,show,diff,new,activate}``: the prompt lab from a terminal.
+
+Errors print one line saying what to fix and exit with status 1 (``coach.__main__``); a
+refused command changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from pathlib import Path
+
+from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
+from coach.persistence.records import PromptVersion
+from coach.prompts.lab import active_version, diff, label_of, save_edit, version_text
+from coach.prompts.loader import PromptError
+from coach.prompts.store import ACTIVE, DEFAULT
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    prompts = sub.add_parser("prompts", help="list, show, diff, save and activate prompt versions")
+    commands = prompts.add_subparsers(dest="prompts_command", required=True)
+    commands.add_parser("list", help="every part with its active and default versions")
+    show = commands.add_parser("show", help="a version written as a prompt file (default: active)")
+    show.add_argument("part")
+    which = show.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, help="version number")
+    which.add_argument("--label", help="label name (active, default, ...)")
+    changes = commands.add_parser("diff", help="unified diff of two versions of a part")
+    changes.add_argument("part")
+    changes.add_argument("a", type=int, help="version number")
+    changes.add_argument("b", type=int, help="version number")
+    new = commands.add_parser("new", help="save a prompt file as a new version of a part")
+    new.add_argument("part")
+    new.add_argument("--file", type=Path, required=True, help="the edited prompt file")
+    new.add_argument("--note", required=True, help="what changed and why")
+    new.add_argument("--author", default=getpass.getuser(), help="default: your user name")
+    activate = commands.add_parser("activate", help="point a label (active) at a version")
+    activate.add_argument("part")
+    activate.add_argument("version", type=int)
+    activate.add_argument("--label", default=ACTIVE, help="default: active")
+    activate.add_argument("--by", default=getpass.getuser(), help="default: your user name")
+
+
+async def run(args: argparse.Namespace, db: DatabaseInterface) -> int:
+    """Run one ``prompts`` command. Raises ``CoachError`` with what to fix."""
+    command = args.prompts_command
+    if command == "list":
+        return await _list(db)
+    if command == "show":
+        print(version_text(await _version(db, args.part, args.version, args.label)), end="")
+    elif command == "diff":
+        a = await _version(db, args.part, args.a, None)
+        b = await _version(db, args.part, args.b, None)
+        print("\n".join(diff(a, b)) or f"{a.ref} and {b.ref} are the same")
+    elif command == "new":
+        text = _read(args.file)
+        print((await save_edit(db, args.part, text, author=args.author, note=args.note)).describe())
+    else:
+        seen = await label_of(db, args.part, args.label)
+        moved = await db.set_prompt_label(
+            args.part,
+            args.label,
+            args.version,
+            expected_revision=None if seen is None else seen.revision,
+            by=args.by,
+        )
+        before = "" if seen is None else f" (was {seen.version})"
+        print(f"{moved.label} of {moved.part} is version {moved.version}{before}")
+    return 0
+
+
+async def _list(db: DatabaseInterface) -> int:
+    labels = await db.list_prompt_labels()
+    if not labels:
+        raise PromptError("no prompt versions yet; run `python -m coach init-db` to load the files")
+    by_part: dict[str, dict[str, int]] = {}
+    for x in labels:
+        by_part.setdefault(x.part, {})[x.label] = x.version
+    rows = [("part", "active", "default", "versions", "other labels")]
+    for part, named in sorted(by_part.items()):
+        count = len(await _all_versions(db, part))
+        others = ", ".join(
+            f"{k}={v}" for k, v in sorted(named.items()) if k not in (ACTIVE, DEFAULT)
+        )
+        rows.append(
+            (part, str(named.get(ACTIVE, "-")), str(named.get(DEFAULT, "-")), str(count), others)
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+async def _all_versions(db: DatabaseInterface, part: str) -> list[PromptVersion]:
+    versions: list[PromptVersion] = []
+    while True:
+        page = await db.list_prompt_versions(part, after_version=len(versions), limit=MAX_PAGE_SIZE)
+        versions += page
+        if len(page) < MAX_PAGE_SIZE:
+            return versions
+
+
+async def _version(
+    db: DatabaseInterface, part: str, number: int | None, label: str | None
+) -> PromptVersion:
+    if number is None and label is None:
+        return await active_version(db, part)
+    if number is None:
+        found = await label_of(db, part, label or ACTIVE)
+        if found is None:
+            raise PromptError(f"prompt part {part!r} has no label {label!r}")
+        number = found.version
+    version = await db.get_prompt_version(part, number)
+    if version is None:
+        raise PromptError(f"prompt part {part!r} has no version {number}")
+    return version
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise PromptError(f"cannot read {path}: {e}") from e

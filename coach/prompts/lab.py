@@ -1,0 +1,137 @@
+"""The prompt lab's work on versions, for the Prompts page and the CLI alike: a version as a
+file, checking an edit before it is saved, saving, diffing two versions, activating.
+
+An edit is written as a prompt file (front matter, then the text) and checked as the files are,
+and more: the text may not be empty, the part keeps its kind and phase (the set stays whole),
+and every variable must be one the engine fills in for that kind of prompt. A refused edit
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from coach.models import CoachContext
+from coach.persistence.base import DatabaseInterface
+from coach.persistence.records import PromptLabel, PromptVersion
+from coach.prompts.loader import (
+    PromptError,
+    PromptFile,
+    parse_prompt,
+    prompt_from_version,
+    prompt_source,
+)
+from coach.prompts.store import ACTIVE, version_of
+from coach.prompts.variables import variables_for
+
+
+def as_file(version: PromptVersion) -> PromptFile:
+    """A stored version as a ``PromptFile`` (its ``version`` is the store's number).
+
+    Raises:
+        PromptError: the stored version is invalid.
+    """
+    return prompt_from_version(
+        version.part, version.version or 0, version.body, version.front_matter
+    )
+
+
+def version_text(version: PromptVersion) -> str:
+    """A stored version written as a prompt file: what ``show`` prints and the editor holds."""
+    return prompt_source(as_file(version))
+
+
+def engine_variables(prompt: PromptFile) -> frozenset[str]:
+    """The variables the engine fills in for a prompt of this kind."""
+    return frozenset(variables_for(prompt.kind, CoachContext(user_id="", session_id="")))
+
+
+def check_edit(part: str, text: str, current: PromptVersion) -> PromptFile:
+    """Check an edited version of ``part`` (written as a prompt file) against the part's
+    ``current`` version.
+
+    Raises:
+        PromptError: the text is not a valid prompt, is empty, changes the part's kind or
+            phase, or uses a variable the engine does not fill in; the message says what to fix.
+    """
+    origin = f"new version of {part!r}"
+    edited = parse_prompt(text, origin=origin, name=part)
+    if not edited.body.strip():
+        raise PromptError(f"{origin}: the text is empty; write the prompt below the front matter")
+    base = as_file(current)
+    if (edited.kind, edited.phase) != (base.kind, base.phase):
+        keeps = f"kind {base.kind.value!r}" + (
+            f" and phase {base.phase.value!r}" if base.phase else ""
+        )
+        raise PromptError(f"{origin}: a version of {part!r} must keep {keeps}")
+    known = engine_variables(edited)
+    unknown = [v for v in edited.variables if v not in known]
+    if unknown:
+        raise PromptError(
+            f"{origin}: unknown variable(s) {', '.join(unknown)}; the engine fills in "
+            f"{', '.join(sorted(known))} for a {edited.kind.value} prompt"
+        )
+    return edited
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What saving an edit did: the version holding it, and whether it is new."""
+
+    version: PromptVersion
+    new: bool
+
+    def describe(self) -> str:
+        if self.new:
+            return f"saved {self.version.ref}"
+        return f"identical to {self.version.ref}; nothing saved"
+
+
+async def save_edit(
+    db: DatabaseInterface, part: str, text: str, *, author: str, note: str
+) -> Saved:
+    """Check an edit (``check_edit``) against the active version and save it as a version.
+
+    Raises:
+        PromptError: the edit is refused (see ``check_edit``), or the part does not exist.
+    """
+    edited = check_edit(part, text, await active_version(db, part))
+    draft = version_of(edited, author=author, note=note)
+    stored = await db.add_prompt_version(draft)
+    # The same content saved before comes back as that version, with its own time and note.
+    return Saved(stored, new=stored == draft.model_copy(update={"version": stored.version}))
+
+
+async def active_version(db: DatabaseInterface, part: str) -> PromptVersion:
+    """The part's active version.
+
+    Raises:
+        PromptError: the part does not exist or has no active version.
+    """
+    label = await label_of(db, part, ACTIVE)
+    if label is None:
+        raise PromptError(
+            f"prompt part {part!r} has no active version (python -m coach prompts list)"
+        )
+    version = await db.get_prompt_version(part, label.version)
+    if version is None:  # a label always points at a version; kept for a clear message
+        raise PromptError(f"the active version {part}@{label.version} is missing")
+    return version
+
+
+async def label_of(db: DatabaseInterface, part: str, label: str) -> PromptLabel | None:
+    return next((x for x in await db.list_prompt_labels(part) if x.label == label), None)
+
+
+def diff(a: PromptVersion, b: PromptVersion) -> list[str]:
+    """The unified diff of two versions written as files (front matter included)."""
+    return list(
+        difflib.unified_diff(
+            prompt_source(as_file(a), named=False).splitlines(),
+            prompt_source(as_file(b), named=False).splitlines(),
+            fromfile=a.ref,
+            tofile=b.ref,
+            lineterm="",
+        )
+    )

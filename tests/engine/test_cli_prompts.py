@@ -1,0 +1,148 @@
+"""``python -m coach prompts ...``, run as a coach runs it (a subprocess on a SQLite file): each
+command's output, and every refusal with its message, exit status 1 and nothing changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.engine.test_cli import coach
+
+TITLE = "# Right now: getting started"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'prompts.db'}"
+    done = coach(url, "init-db")
+    assert done.returncode == 0, done.stderr
+    assert "prompts: 11 parts, 11 new or changed" in done.stdout
+    assert "introduction: new version 1 (active)" in done.stdout
+    return url
+
+
+def ok(url: str, *args: str) -> str:
+    done = coach(url, "prompts", *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def refused(url: str, *args: str) -> str:
+    done = coach(url, "prompts", *args)
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    return done.stderr
+
+
+def edited(tmp_path: Path, url: str, old: str, new: str, part: str = "introduction") -> Path:
+    text = ok(url, "show", part)
+    assert old in text, old
+    path = tmp_path / f"{part}-edit.md"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def listing(url: str) -> dict[str, list[str]]:
+    lines = ok(url, "list").splitlines()
+    assert lines[0].split() == ["part", "active", "default", "versions", "other", "labels"]
+    return {line.split()[0]: line.split()[1:] for line in lines[1:]}
+
+
+def test_list_shows_every_part_with_its_versions(db_url: str) -> None:
+    parts = listing(db_url)
+    assert len(parts) == 11
+    assert parts["introduction"] == ["1", "1", "1"]
+
+
+def test_list_before_init_db_says_what_to_run(tmp_path: Path) -> None:
+    message = refused(f"sqlite:///{tmp_path / 'empty.db'}", "list")
+    assert "run `python -m coach init-db`" in message
+
+
+def test_show_prints_a_version_as_a_prompt_file(db_url: str) -> None:
+    text = ok(db_url, "show", "introduction")
+    assert text.startswith("---\nname: introduction\nversion: '1'\nkind: phase\n")
+    assert TITLE in text
+    assert ok(db_url, "show", "introduction", "--label", "default") == text
+    assert ok(db_url, "show", "introduction", "--version", "1") == text
+    assert "has no version 4" in refused(db_url, "show", "introduction", "--version", "4")
+    assert "has no label 'draft'" in refused(db_url, "show", "introduction", "--label", "draft")
+    assert "prompt part 'intro' has no active version" in refused(db_url, "show", "intro")
+
+
+def test_new_diff_activate(tmp_path: Path, db_url: str) -> None:
+    path = edited(tmp_path, db_url, TITLE, "# Right now: first steps")
+    assert ok(db_url, "new", "introduction", "--file", str(path), "--note", "title").strip() == (
+        "saved introduction@2"
+    )
+    again = ok(db_url, "new", "introduction", "--file", str(path), "--note", "again")
+    assert again.strip() == "identical to introduction@2; nothing saved"
+    changes = ok(db_url, "diff", "introduction", "1", "2").splitlines()
+    assert changes[:2] == ["--- introduction@1", "+++ introduction@2"]
+    assert f"-{TITLE}" in changes and "+# Right now: first steps" in changes
+    assert not any(line.startswith(("-version", "+version")) for line in changes)
+    assert listing(db_url)["introduction"] == ["1", "1", "2"]  # saved, not active
+    moved = ok(db_url, "activate", "introduction", "2", "--by", "ana")
+    assert moved.strip() == "active of introduction is version 2 (was 1)"
+    assert listing(db_url)["introduction"] == ["2", "1", "2"]
+    assert ok(db_url, "activate", "introduction", "2", "--label", "candidate").strip() == (
+        "candidate of introduction is version 2"
+    )
+    assert listing(db_url)["introduction"][3:] == ["candidate=2"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("{{ client_name }}", "{{ client_nmae }}", "undeclared variable(s) client_nmae"),
+        ("  client_goals:", "  favourite_colour: x\n  client_goals:", "favourite_colour"),
+        ("- save_user_info\n", "- save_user_info\n- fly_to_moon\n", "fly_to_moon"),
+        (
+            "- save_user_info\n",
+            "- save_user_info\n- add_action_item\n",
+            "does not allow: add_action_item",
+        ),
+        ("phase: introduction", "phase: accountability", "must keep kind 'phase' and phase"),
+        ("name: introduction", "name: welcome", "must be the file's name"),
+    ],
+)
+def test_a_bad_edit_is_refused_and_changes_nothing(
+    tmp_path: Path, db_url: str, old: str, new: str, problem: str
+) -> None:
+    path = edited(tmp_path, db_url, old, new)
+    message = refused(db_url, "new", "introduction", "--file", str(path), "--note", "n")
+    assert problem in message
+    assert listing(db_url)["introduction"] == ["1", "1", "1"]
+
+
+def test_a_declared_unused_variable_or_an_unknown_variable_is_refused(
+    tmp_path: Path, db_url: str
+) -> None:
+    path = edited(tmp_path, db_url, "{{ client_name }}", "{{ client_name }} {{ secret }}")
+    text = path.read_text(encoding="utf-8").replace(
+        "  client_goals:", "  secret: s\n  client_goals:"
+    )
+    path.write_text(text, encoding="utf-8")
+    message = refused(db_url, "new", "introduction", "--file", str(path), "--note", "n")
+    assert "unknown variable(s) secret; the engine fills in client_goals" in message
+
+
+def test_an_empty_body_or_a_missing_file_is_refused(tmp_path: Path, db_url: str) -> None:
+    text = ok(db_url, "show", "welcome")
+    path = tmp_path / "empty.md"
+    path.write_text(text[: text.index("---\n", 4) + 4], encoding="utf-8")
+    assert "the text is empty" in refused(
+        db_url, "new", "welcome", "--file", str(path), "--note", "n"
+    )
+    missing = refused(db_url, "new", "welcome", "--file", str(tmp_path / "nope.md"), "--note", "n")
+    assert "cannot read" in missing
+    assert listing(db_url)["welcome"] == ["1", "1", "1"]
+
+
+def test_activating_a_version_another_part_has_is_refused(tmp_path: Path, db_url: str) -> None:
+    path = edited(tmp_path, db_url, "Hi, and welcome!", "Hello, and welcome!", part="welcome")
+    ok(db_url, "new", "welcome", "--file", str(path), "--note", "n")
+    message = refused(db_url, "activate", "introduction", "2")
+    assert "'introduction' has no version 2" in message
+    assert listing(db_url)["introduction"] == ["1", "1", "1"]
