@@ -50,6 +50,13 @@ def check_page_size(limit: int) -> None:
         raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
 
 
+def check_keyset_page(limit: int, after: int, name: str) -> None:
+    """A keyset page: ``check_page_size``, and the key to start after (``name``) not negative."""
+    check_page_size(limit)
+    if after < 0:
+        raise ValueError(f"{name} must be 0 or more, got {after}")
+
+
 def label_key(label: str) -> str:
     """The form in which labels are compared for uniqueness (case-insensitive, trimmed)."""
     return " ".join(label.split()).casefold()
@@ -365,9 +372,14 @@ def check_label_move(
     target: PromptVersion | None,
     current: PromptLabel | None,
     expected_revision: int | None,
-) -> None:
+    by: str,
+) -> PromptLabel:
     """Moving ``label`` of ``part`` to ``version``: the version must exist in that part, and
-    the label must still be at the revision the caller saw (``None``: not created yet)."""
+    the label must still be at the revision the caller saw (``None``: not created yet).
+
+    Returns:
+        The label as it is to be stored, at its next revision.
+    """
     if not label.strip():
         raise ValueError(f"a label of prompt part {part!r} needs a name")
     if target is None:
@@ -378,6 +390,14 @@ def check_label_move(
     seen = None if current is None else current.revision
     if seen != expected_revision:
         raise label_moved(part, label, current)
+    return PromptLabel(
+        part=part,
+        label=label,
+        version=version,
+        revision=1 if current is None else current.revision + 1,
+        updated_by=by,
+        updated_at=utcnow(),
+    )
 
 
 def label_moved(part: str, label: str, current: PromptLabel | None) -> ConcurrencyError:

@@ -37,7 +37,12 @@ from coach.persistence.records import (
     as_utc,
     utcnow,
 )
-from coach.persistence.rules import check_label_move, check_new_prompt_version, check_page_size
+from coach.persistence.rules import (
+    check_keyset_page,
+    check_label_move,
+    check_new_prompt_version,
+    check_page_size,
+)
 
 
 class InMemoryDatabase(DatabaseInterface):
@@ -301,9 +306,7 @@ class InMemoryDatabase(DatabaseInterface):
     async def list_turns(
         self, session_id: str, *, after_seq: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[TurnSummary]:
-        check_page_size(limit)
-        if after_seq < 0:
-            raise ValueError(f"after_seq must be 0 or more, got {after_seq}")
+        check_keyset_page(limit, after_seq, "after_seq")
         async with self._open():
             turns = self._store.turns.get(session_id, [])[after_seq : after_seq + limit]
             return [t.summary() for t in turns]
@@ -351,9 +354,7 @@ class InMemoryDatabase(DatabaseInterface):
     async def list_prompt_versions(
         self, part: str, *, after_version: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[PromptVersion]:
-        check_page_size(limit)
-        if after_version < 0:
-            raise ValueError(f"after_version must be 0 or more, got {after_version}")
+        check_keyset_page(limit, after_version, "after_version")
         async with self._open():
             versions = self._store.prompt_versions.get(part, [])
             return [copy(v) for v in versions[after_version : after_version + limit]]
@@ -382,22 +383,14 @@ class InMemoryDatabase(DatabaseInterface):
         by: str = "",
     ) -> PromptLabel:
         async with self._open():
-            current = self._store.prompt_labels.get((part, label))
-            check_label_move(
+            moved = check_label_move(
                 part,
                 label,
                 version,
                 target=self._prompt_version(part, version),
-                current=current,
+                current=self._store.prompt_labels.get((part, label)),
                 expected_revision=expected_revision,
-            )
-            moved = PromptLabel(
-                part=part,
-                label=label,
-                version=version,
-                revision=1 if current is None else current.revision + 1,
-                updated_by=by,
-                updated_at=utcnow(),
+                by=by,
             )
             self._store.prompt_labels[(part, label)] = moved
             return copy(moved)

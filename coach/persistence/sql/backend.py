@@ -38,7 +38,7 @@ from coach.persistence.records import (
     UserSummary,
     utcnow,
 )
-from coach.persistence.rules import check_new_prompt_version, check_page_size
+from coach.persistence.rules import check_keyset_page, check_new_prompt_version, check_page_size
 from coach.persistence.sql import migrate, prompts, queries, reads
 from coach.persistence.sql.engine import Engines, is_sqlite_memory, parse_url, sqlite_path
 from coach.persistence.sql.errors import DRIVER_ERRORS, INIT_COMMAND, translate
@@ -330,9 +330,7 @@ class SQLDatabase(DatabaseInterface):
         after_seq: int,
         limit: int,
     ) -> list[T]:
-        check_page_size(limit)
-        if after_seq < 0:
-            raise ValueError(f"after_seq must be 0 or more, got {after_seq}")
+        check_keyset_page(limit, after_seq, "after_seq")
         return await self._read(
             f"loading the turns of session {session_id!r}",
             lambda conn: read(conn, session_id, after_seq, limit),
@@ -352,9 +350,7 @@ class SQLDatabase(DatabaseInterface):
     async def list_prompt_versions(
         self, part: str, *, after_version: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[PromptVersion]:
-        check_page_size(limit)
-        if after_version < 0:
-            raise ValueError(f"after_version must be 0 or more, got {after_version}")
+        check_keyset_page(limit, after_version, "after_version")
         return await self._read(
             f"loading the versions of prompt part {part!r}",
             lambda conn: prompts.list_versions(conn, part, after_version, limit),

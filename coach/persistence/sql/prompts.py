@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coach.errors import ConcurrencyError
 from coach.persistence import rules
-from coach.persistence.records import PromptLabel, PromptVersion, utcnow
+from coach.persistence.records import PromptLabel, PromptVersion
 from coach.persistence.sql.tables import prompt_labels, prompt_parts, prompt_versions
 
 #: A version's columns as the record has them (without the stored content hash).
@@ -98,21 +98,14 @@ def set_label(
     by: str,
 ) -> PromptLabel:
     current = get_label(conn, part, label)
-    rules.check_label_move(
+    moved = rules.check_label_move(
         part,
         label,
         version,
         target=get_version(conn, part, version),
         current=current,
         expected_revision=expected_revision,
-    )
-    moved = PromptLabel(
-        part=part,
-        label=label,
-        version=version,
-        revision=1 if current is None else current.revision + 1,
-        updated_by=by,
-        updated_at=utcnow(),
+        by=by,
     )
     values = moved.model_dump()
     if current is None:
