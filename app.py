@@ -22,6 +22,7 @@ navigation = st.navigation(
         st.Page("pages/coach.py", title="Coach", icon="💬", url_path="coach", default=True),
         st.Page("pages/sessions.py", title="Sessions", icon="🗂️", url_path="sessions"),
         st.Page("pages/inspector.py", title="Session inspector", icon="🔎", url_path="inspector"),
+        st.Page("pages/prompts.py", title="Prompts", icon="🧪", url_path="prompts"),
     ]
 )
 

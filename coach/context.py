@@ -30,7 +30,7 @@ from coach.persistence.records import (
     TurnRecord,
     UserRecord,
 )
-from coach.prompts.library import PromptLibrary
+from coach.prompts.library import METADATA_KEY, PromptLibrary
 from coach.prompts.variables import summarizer_variables
 from coach.window import ContextWindow, SummaryOutcome, bound_words, reading_order
 
@@ -45,7 +45,6 @@ FOLD_FILL = 0.5
 
 SUMMARY_KEY = "summary"
 SUMMARIZED_UNTIL_KEY = "summarized_until"
-METADATA_KEY = "metadata"
 
 
 class ContextManager:

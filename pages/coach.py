@@ -6,6 +6,7 @@ from functools import partial
 
 import streamlit as st
 
+from coach.prompts.library import describe_pin
 from ui import chat, render
 from ui.app_runtime import get_runtime
 from ui.routing import require_router
@@ -45,7 +46,10 @@ with render.stop_on_error(runtime):
     total = view.context.total_messages if view.context else 0
 
 name = chat.user_name(view.user, user_id)
-st.caption(f"Coaching **{render.escape_markdown(name)}** · session `{session_id}`")
+prompts = describe_pin(view.context.user_data if view.context else {})
+st.caption(
+    f"Coaching **{render.escape_markdown(name)}** · session `{session_id}` · prompts: {prompts}"
+)
 
 with st.sidebar:
     st.subheader("Progress")

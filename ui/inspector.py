@@ -26,12 +26,15 @@ from coach.inspection import (
     phase_label,
     phase_number,
     phase_timeline,
+    prompt_refs,
     replay,
     timeline_points,
     turn_rows,
     window_view,
 )
 from coach.persistence.records import TurnRecord
+from coach.prompts.library import PromptPin, describe_pin
+from coach.prompts.store import ACTIVE
 from ui.app_runtime import AppRuntime
 from ui.charts import phase_timeline_chart
 from ui.chat import user_name
@@ -62,7 +65,11 @@ def page_picker(label: str, total: int, per_page: int, key: str) -> int:
 def header(view: SessionView) -> None:
     summary = view.summary
     name = user_name(view.user, view.user_id)
-    st.caption(f"Session `{view.session_id}` of **{escape_markdown(name)}** (`{view.user_id}`)")
+    prompts = describe_pin(view.context.user_data if view.context else {})
+    st.caption(
+        f"Session `{view.session_id}` of **{escape_markdown(name)}** (`{view.user_id}`) · "
+        f"prompts: {prompts}"
+    )
     # The phase and the time get wider columns: in five equal ones their values were cut off.
     columns = st.columns([2, 1, 1, 1, 2])
     state = view.state.state if view.state else summary.state
@@ -216,9 +223,11 @@ def _turn_details(turn: TurnRecord) -> None:
     st.markdown(change)
     if turn.actions:
         table(action_rows(turn))
+    refs = prompt_refs(turn.prompt_version)
+    versions = " + ".join(f"[{part}@{n}](/prompts?part={part})" for part, n in refs)
     st.markdown(
-        f"**Prompt sent:** `{turn.prompt_name}` version `{turn.prompt_version}` · hash "
-        f"`{turn.prompt_hash[:12]}` · model `{turn.provider}/{turn.model}`"
+        f"**Prompt sent:** `{turn.prompt_name}` · versions {versions or turn.prompt_version}"
+        f" · hash `{turn.prompt_hash[:12]}` · model `{turn.provider}/{turn.model}`"
     )
     st.code(turn.system_prompt, language="markdown", wrap_lines=True, height=300)
     st.markdown("**Raw model output**")
@@ -293,6 +302,7 @@ def _turn_diff(runtime: AppRuntime, view: SessionView, last: int) -> None:
 
 
 def prompt_tab(runtime: AppRuntime, view: SessionView) -> None:
+    _pin_controls(runtime, view)
     try:
         preview = runtime.run(runtime.service.preview_prompt(view.user_id, view.session_id))
     except (CoachError, TimeoutError) as e:  # shown with its fix; the other tabs still work
@@ -312,6 +322,34 @@ def prompt_tab(runtime: AppRuntime, view: SessionView) -> None:
     )
     st.markdown("**Reply schema for this phase**")
     json_view(preview.request.response_schema or {}, label="JSON schema")
+
+
+NO_PIN = "active (no pin)"
+
+
+def _pin_controls(runtime: AppRuntime, view: SessionView) -> None:
+    """Pin the session to other prompt versions than the active ones, or unpin it."""
+    with stop_on_error(runtime):
+        labels = sorted({x.label for x in runtime.run(runtime.db.list_prompt_labels())} - {ACTIVE})
+    with st.form("pin_prompts"):
+        st.markdown(
+            f"**Prompt versions of this session:** "
+            f"{describe_pin(view.context.user_data if view.context else {})}"
+        )
+        label = st.selectbox("Use the versions with the label", [NO_PIN, *labels], key="pin_label")
+        versions = st.text_input(
+            "…and these versions (part=number, comma-separated)",
+            placeholder="introduction=2",
+            key="pin_versions",
+        )
+        if st.form_submit_button("Apply to this session"):
+            try:
+                pin = PromptPin.parse(None if label == NO_PIN else label, versions)
+                runtime.run(runtime.service.pin_prompts(view.user_id, view.session_id, pin))
+            except CoachError as e:
+                show_error(e, runtime)
+            else:
+                st.rerun()
 
 
 def user_tab(runtime: AppRuntime, view: SessionView) -> None:

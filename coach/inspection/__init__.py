@@ -40,6 +40,7 @@ from coach.inspection.timeline import (
     phase_label,
     phase_number,
     phase_timeline,
+    prompt_refs,
     timeline_points,
     turn_rows,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "phase_label",
     "phase_number",
     "phase_timeline",
+    "prompt_refs",
     "replay",
     "timeline_points",
     "turn_rows",

@@ -182,3 +182,15 @@ def action_rows(turn: TurnOutline) -> list[dict[str, Any]]:
         }
         for a in turn.actions
     ]
+
+
+def prompt_refs(prompt_version: str) -> list[tuple[str, str]]:
+    """The parts and versions a turn's ``prompt_version`` names (``persona@1+intro@2``), in
+    order; empty when it names none in that form."""
+    refs = []
+    for ref in prompt_version.split("+"):
+        part, at, number = ref.partition("@")
+        if not (at and part and number):
+            return []
+        refs.append((part, number))
+    return refs

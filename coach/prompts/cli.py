@@ -10,9 +10,9 @@ import argparse
 import getpass
 from pathlib import Path
 
-from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
+from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import PromptVersion
-from coach.prompts.lab import active_version, diff, label_of, save_edit, version_text
+from coach.prompts.lab import active_version, diff, label_of, overview, save_edit, version_text
 from coach.prompts.loader import PromptError
 from coach.prompts.store import ACTIVE, DEFAULT
 
@@ -71,34 +71,18 @@ async def run(args: argparse.Namespace, db: DatabaseInterface) -> int:
 
 
 async def _list(db: DatabaseInterface) -> int:
-    labels = await db.list_prompt_labels()
-    if not labels:
+    parts = await overview(db)
+    if not parts:
         raise PromptError("no prompt versions yet; run `python -m coach init-db` to load the files")
-    by_part: dict[str, dict[str, int]] = {}
-    for x in labels:
-        by_part.setdefault(x.part, {})[x.label] = x.version
     rows = [("part", "active", "default", "versions", "other labels")]
-    for part, named in sorted(by_part.items()):
-        count = len(await _all_versions(db, part))
-        others = ", ".join(
-            f"{k}={v}" for k, v in sorted(named.items()) if k not in (ACTIVE, DEFAULT)
-        )
-        rows.append(
-            (part, str(named.get(ACTIVE, "-")), str(named.get(DEFAULT, "-")), str(count), others)
-        )
+    rows += [
+        (p.part, str(p.active or "-"), str(p.labels.get(DEFAULT, "-")), str(p.versions), p.others())
+        for p in parts
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return 0
-
-
-async def _all_versions(db: DatabaseInterface, part: str) -> list[PromptVersion]:
-    versions: list[PromptVersion] = []
-    while True:
-        page = await db.list_prompt_versions(part, after_version=len(versions), limit=MAX_PAGE_SIZE)
-        versions += page
-        if len(page) < MAX_PAGE_SIZE:
-            return versions
 
 
 async def _version(

@@ -13,7 +13,7 @@ import difflib
 from dataclasses import dataclass
 
 from coach.models import CoachContext
-from coach.persistence.base import DatabaseInterface
+from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import PromptLabel, PromptVersion
 from coach.prompts.loader import (
     PromptError,
@@ -22,7 +22,8 @@ from coach.prompts.loader import (
     prompt_from_version,
     prompt_source,
 )
-from coach.prompts.store import ACTIVE, version_of
+from coach.prompts.manager import render_prompt
+from coach.prompts.store import ACTIVE, DEFAULT, version_of
 from coach.prompts.variables import variables_for
 
 
@@ -73,6 +74,57 @@ def check_edit(part: str, text: str, current: PromptVersion) -> PromptFile:
             f"{', '.join(sorted(known))} for a {edited.kind.value} prompt"
         )
     return edited
+
+
+def preview(part: str, text: str, current: PromptVersion, context: CoachContext) -> str:
+    """An edit (checked as ``check_edit`` does) rendered with the variables the engine would
+    fill in for ``context``: what the model, or the client for a message, would read.
+
+    Raises:
+        PromptError: the edit is refused.
+    """
+    edited = check_edit(part, text, current)
+    return render_prompt(edited, variables_for(edited.kind, context))
+
+
+@dataclass(frozen=True)
+class PartRow:
+    """One part in the lab's overview: its labels and how many versions it has."""
+
+    part: str
+    labels: dict[str, int]
+    versions: int
+
+    @property
+    def active(self) -> int | None:
+        return self.labels.get(ACTIVE)
+
+    def others(self) -> str:
+        """The labels other than ``active`` and ``default``, as ``name=version``."""
+        return ", ".join(
+            f"{k}={v}" for k, v in sorted(self.labels.items()) if k not in (ACTIVE, DEFAULT)
+        )
+
+
+async def overview(db: DatabaseInterface) -> list[PartRow]:
+    """Every part that has a label, by name."""
+    by_part: dict[str, dict[str, int]] = {}
+    for x in await db.list_prompt_labels():
+        by_part.setdefault(x.part, {})[x.label] = x.version
+    return [
+        PartRow(part, labels, len(await all_versions(db, part)))
+        for part, labels in sorted(by_part.items())
+    ]
+
+
+async def all_versions(db: DatabaseInterface, part: str) -> list[PromptVersion]:
+    """Every version of ``part``, oldest first (a page at a time)."""
+    versions: list[PromptVersion] = []
+    while True:
+        page = await db.list_prompt_versions(part, after_version=len(versions), limit=MAX_PAGE_SIZE)
+        versions += page
+        if len(page) < MAX_PAGE_SIZE:
+            return versions
 
 
 @dataclass(frozen=True)

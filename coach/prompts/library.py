@@ -25,8 +25,10 @@ from coach.prompts.loader import PromptError, PromptFile, prompt_from_version
 from coach.prompts.manager import PromptManager
 from coach.prompts.store import ACTIVE, load_prompt_files
 
-#: The key of a session's pin in its context metadata.
+#: The key of a session's pin in its context metadata, and of that metadata in the stored
+#: context's ``user_data`` (``coach.context``).
 PIN_KEY = "prompt_pin"
+METADATA_KEY = "metadata"
 #: How many version sets stay built (a few pins and the active set, in practice).
 MANAGER_CACHE_SIZE = 16
 
@@ -57,10 +59,39 @@ class PromptPin(BaseModel):
                 "{'label': a label or null, 'versions': {part: number}}"
             ) from e
 
+    @classmethod
+    def parse(cls, label: str | None, versions: str) -> PromptPin | None:
+        """A pin from a label (``None``: none) and ``part=number`` pairs separated by commas;
+        ``None`` when both are empty (the active versions).
+
+        Raises:
+            PromptError: a pair is not ``part=number``.
+        """
+        chosen: dict[str, int] = {}
+        for pair in filter(None, (p.strip() for p in versions.split(","))):
+            part, _, number = pair.partition("=")
+            if not (part.strip() and number.strip().isdigit()):
+                raise PromptError(f"{pair!r} is not part=number (for example introduction=2)")
+            chosen[part.strip()] = int(number)
+        if label is None and not chosen:
+            return None
+        return cls(label=label, versions=chosen)
+
     def describe(self) -> str:
         parts = [f"label {self.label!r}"] if self.label else []
         parts += [f"{part}@{n}" for part, n in sorted(self.versions.items())]
         return ", ".join(parts) or "the active versions"
+
+
+def describe_pin(user_data: Mapping[str, Any]) -> str:
+    """Which prompt versions a session uses, from its stored context's ``user_data``: for the
+    Coach page and the inspector. A malformed pin is described, not raised."""
+    metadata = user_data.get(METADATA_KEY)
+    try:
+        pin = PromptPin.from_metadata(metadata if isinstance(metadata, dict) else {})
+    except PromptError as e:
+        return f"unusable pin: {e}"
+    return "the active versions" if pin is None else f"pinned to {pin.describe()}"
 
 
 class PromptLibrary:

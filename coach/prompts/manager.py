@@ -159,8 +159,7 @@ class PromptManager:
             PromptError: there is no such prompt, or a variable it needs is missing or not text.
         """
         prompt = self.get(name)
-        values = _checked_values(f"Prompt {prompt.name!r}", prompt.variables, variables)
-        text = _substitute(prompt.body, values)
+        text = render_prompt(prompt, variables)
         return RenderedPrompt(
             name=prompt.name,
             version=prompt.version,
@@ -202,6 +201,16 @@ def create_prompt_manager(directory: Path | str | None = None) -> PromptManager:
 
 
 # -- rendering helpers ---------------------------------------------------------------------------
+
+
+def render_prompt(prompt: PromptFile, variables: Mapping[str, str]) -> str:
+    """The text of one prompt with its variables filled in (unused ones are ignored).
+
+    Raises:
+        PromptError: a variable it needs is missing or not text.
+    """
+    values = _checked_values(f"Prompt {prompt.name!r}", prompt.variables, variables)
+    return _substitute(prompt.body, values)
 
 
 def _checked_values(

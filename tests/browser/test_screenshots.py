@@ -73,6 +73,17 @@ def test_screenshot_the_sessions_page(
     shoot("sessions")
 
 
+def test_screenshot_the_prompts_page(
+    app_server: AppServer, page: Page, shoot: Callable[[str], None]
+) -> None:
+    app_server.open(page, "/prompts?part=introduction")
+    preview = page.get_by_test_id("stMain").get_by_test_id("stCode").first
+    expect(preview).to_contain_text("Maya")  # rendered on the demo session
+    shoot("prompts")
+    to_top(page.get_by_role("heading", name="Preview"))
+    shoot("prompts-preview")
+
+
 def test_screenshot_every_inspector_tab(
     app_server: AppServer, page: Page, shoot: Callable[[str], None]
 ) -> None:

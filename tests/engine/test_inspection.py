@@ -28,6 +28,7 @@ from coach.inspection import (
     phase_label,
     phase_number,
     phase_timeline,
+    prompt_refs,
     replay,
     timeline_points,
     turn_rows,
@@ -393,3 +394,15 @@ def test_long_timelines_can_leave_out_quiet_turns_without_changing_the_steps() -
 
     for n in range(8):  # a step line through either set of points draws the same phases
         assert phase_at(thinned, n) == phase_at(everything, n)
+
+
+def test_prompt_refs_name_each_part_and_version_of_a_turn() -> None:
+    assert prompt_refs("persona@1+introduction@12+response_format@1") == [
+        ("persona", "1"),
+        ("introduction", "12"),
+        ("response_format", "1"),
+    ]
+    assert prompt_refs("welcome@3") == [("welcome", "3")]
+    assert prompt_refs("") == []
+    assert prompt_refs("v3") == []
+    assert prompt_refs("persona@1+oops") == []

@@ -12,7 +12,7 @@ from coach.errors import InputError
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence import DatabaseInterface, PromptVersion
 from coach.prompts import PromptError
-from coach.prompts.library import PromptPin
+from coach.prompts.library import PromptPin, describe_pin
 from coach.prompts.store import ACTIVE
 from coach.service import CoachService
 from tests.records import stored_turns
@@ -140,3 +140,22 @@ async def test_a_stored_version_with_a_bad_variable_fails_the_turn_loudly(
     assert "introduction@2" in (result.error or "") and "client_nmae" in (result.error or "")
     [turn] = await stored_turns(db, info.session_id)
     assert turn.status is TurnStatus.FAILED and client.requests == []
+
+
+def test_a_pin_is_parsed_from_a_label_and_part_number_pairs() -> None:
+    assert PromptPin.parse(None, "") is None
+    assert PromptPin.parse(None, " introduction=2 , persona=3,") == PromptPin(
+        versions={"introduction": 2, "persona": 3}
+    )
+    assert PromptPin.parse("candidate", "") == PromptPin(label="candidate")
+    for bad in ("introduction", "introduction=two", "=2"):
+        with pytest.raises(PromptError, match="is not part=number"):
+            PromptPin.parse(None, bad)
+
+
+def test_a_pin_is_described_from_the_stored_context() -> None:
+    pinned = {"metadata": {"prompt_pin": {"label": "candidate", "versions": {"persona": 2}}}}
+    assert describe_pin(pinned) == "pinned to label 'candidate', persona@2"
+    assert describe_pin({}) == "the active versions"
+    broken = describe_pin({"metadata": {"prompt_pin": {"versions": {"persona": "two"}}}})
+    assert broken.startswith("unusable pin: the session's prompt pin is malformed")

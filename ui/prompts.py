@@ -1,0 +1,186 @@
+"""The Prompts page's parts: the overview, a part's history, the editor with its live preview,
+the side-by-side diff, and activation. The work itself is ``coach.prompts.lab``'s."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from coach.errors import CoachError
+from coach.persistence.records import PromptLabel, PromptVersion, SessionSummary
+from coach.prompts import lab
+from coach.prompts.loader import PromptError, prompt_source
+from coach.prompts.store import ACTIVE
+from ui.app_runtime import AppRuntime
+from ui.render import show_error
+from ui.tables import TIME_FORMAT
+
+FLASH_KEY = "prompts_flash"
+
+#: Colours of the side-by-side diff (``difflib.HtmlDiff`` marks lines with these classes).
+_DIFF_STYLE = """<style>
+table.diff {font-family: ui-monospace, monospace; font-size: 0.8rem; border-collapse: collapse;
+  width: 100%; table-layout: fixed;}
+table.diff td {white-space: pre-wrap; word-break: break-word; vertical-align: top; padding: 0 4px;}
+table.diff th, td.diff_header, td.diff_next {display: none;}
+.diff_add {background: #d8f5d0;} .diff_chg {background: #fff2b3;} .diff_sub {background: #fbd4d4;}
+</style>"""
+
+
+def overview(parts: Sequence[lab.PartRow]) -> None:
+    rows = [
+        {
+            "part": p.part,
+            "active": p.active,
+            "default (files)": p.labels.get("default"),
+            "versions": p.versions,
+            "other labels": p.others(),
+        }
+        for p in parts
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="prompt_parts")
+
+
+def history(versions: Sequence[PromptVersion], labels: Sequence[PromptLabel]) -> None:
+    pointing: dict[int, list[str]] = {}
+    for x in labels:
+        pointing.setdefault(x.version, []).append(x.label)
+    rows = [
+        {
+            "version": v.version,
+            "labels": ", ".join(sorted(pointing.get(v.version or 0, []))),
+            "author": v.author,
+            "note": v.note,
+            "saved (UTC)": v.created_at,
+        }
+        for v in reversed(versions)
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        key="prompt_history",
+        column_config={"saved (UTC)": st.column_config.DatetimeColumn(format=TIME_FORMAT)},
+    )
+
+
+def editor(
+    runtime: AppRuntime, part: str, current: PromptVersion, sessions: Sequence[SessionSummary]
+) -> None:
+    """The active version in an editor, its preview on a stored session, and saving."""
+    text = st.text_area(
+        f"{part} as a prompt file (front matter, then the text); based on version "
+        f"{current.version}",
+        lab.version_text(current),
+        height=420,
+        key=f"prompt_edit_{part}_{current.version}",
+    )
+    st.markdown("##### Preview")
+    if not sessions:
+        st.caption("No stored session to preview on yet: chat with the coach or load the demo.")
+    else:
+        labels = {s.session_id: f"{s.session_id[:8]} · user {s.user_id[:8]}" for s in sessions}
+        session_id = st.selectbox(
+            "Rendered for the session (at its latest turn)",
+            list(labels),
+            format_func=labels.__getitem__,
+            key="prompt_preview_session",
+        )
+        session = next(s for s in sessions if s.session_id == session_id)
+        try:
+            context = runtime.run(
+                runtime.service.context_manager.load_turn_context(session.user_id, session_id)
+            )
+            if context is None:
+                raise PromptError(f"session {session_id} has no stored context to preview on")
+            rendered = lab.preview(part, text or "", current, context)
+        except PromptError as e:
+            st.error(str(e), icon="🚫")
+        else:
+            tokens = runtime.client.count_tokens(rendered)
+            st.caption(f"{tokens:,} tokens ({runtime.client.model})")
+            st.code(rendered, language="markdown", wrap_lines=True)
+    with st.form(f"prompt_save_{part}", border=False):
+        note = st.text_input("What changed and why", key="prompt_note")
+        author = st.text_input("Your name", value="coach", key="prompt_author")
+        if st.form_submit_button("Save as a new version", type="primary"):
+            _save(runtime, part, text or "", author=author, note=note)
+
+
+def _save(runtime: AppRuntime, part: str, text: str, *, author: str, note: str) -> None:
+    if not note.strip():
+        st.error("Say what changed in a note before saving.", icon="🚫")
+        return
+    try:
+        saved = runtime.run(lab.save_edit(runtime.db, part, text, author=author, note=note))
+    except CoachError as e:
+        show_error(e, runtime)
+        return
+    st.session_state[FLASH_KEY] = saved.describe()
+    st.rerun()
+
+
+def compare(part: str, versions: Sequence[PromptVersion]) -> None:
+    """Any two versions side by side, changed lines highlighted (front matter included)."""
+    if len(versions) < 2:
+        st.caption("Only one version so far: save an edit to compare.")
+        return
+    numbers = [v.version or 0 for v in versions]
+    left, right = st.columns(2)
+    # Keyed by part and count: another part, or a new version, starts from the newest two.
+    key = f"{part}_{len(numbers)}"
+    a = left.selectbox("From version", numbers, index=len(numbers) - 2, key=f"diff_a_{key}")
+    b = right.selectbox("To version", numbers, index=len(numbers) - 1, key=f"diff_b_{key}")
+    old, new = (next(v for v in versions if v.version == n) for n in (a, b))
+    table = difflib.HtmlDiff(wrapcolumn=70).make_table(
+        prompt_source(lab.as_file(old), named=False).splitlines(),
+        prompt_source(lab.as_file(new), named=False).splitlines(),
+        f"{part}@{a}",
+        f"{part}@{b}",
+    )
+    changed = sum(1 for line in lab.diff(old, new) if line[:1] in "+-") - 2
+    st.caption(f"{part}@{a} → {part}@{b}: {max(changed, 0)} changed lines")
+    st.html(_DIFF_STYLE + table)
+
+
+def activate(
+    runtime: AppRuntime, part: str, versions: Sequence[PromptVersion], active: PromptLabel | None
+) -> None:
+    """Make a version the one the coach uses (rolling back is activating an earlier one)."""
+    numbers = [v.version or 0 for v in versions]
+    now = active.version if active else None
+    st.caption(
+        f"Version {now} is active (set by {active.updated_by or 'someone'})."
+        if active
+        else "No version is active."
+    )
+    chosen = st.selectbox(
+        "Version", numbers, index=len(numbers) - 1, key=f"activate_version_{part}_{len(numbers)}"
+    )
+    sure = st.checkbox(
+        f"Yes: new turns of every session not pinned elsewhere use {part}@{chosen}",
+        key="activate_sure",
+    )
+    st.button(
+        f"Activate version {chosen}",
+        disabled=not sure or chosen == now,
+        key="activate_button",
+        on_click=_activate,
+        # The revision shown now: a move by someone else meanwhile is refused, not overwritten.
+        args=(runtime, part, chosen, None if active is None else active.revision),
+    )
+
+
+def _activate(runtime: AppRuntime, part: str, version: int, seen: int | None) -> None:
+    try:
+        moved = runtime.run(
+            runtime.db.set_prompt_label(part, ACTIVE, version, expected_revision=seen, by="coach")
+        )
+    except CoachError as e:
+        st.session_state[FLASH_KEY] = f"error: {e}"
+        return
+    st.session_state[FLASH_KEY] = f"{part}@{moved.version} is active"
+    st.session_state["activate_sure"] = False
