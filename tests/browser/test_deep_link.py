@@ -21,8 +21,9 @@ def test_a_deep_link_on_a_fresh_server_goes_through_the_router(
     app_server.open(page, f"/inspector?session_id={app_server.demo.session_id}")
     nav = page.get_by_test_id("stSidebarNav")
     # The router's navigation (titles and icons), not the file names of pages/.
-    expect(nav.get_by_role("link")).to_contain_text(["Coach", "Sessions", "Session inspector"])
-    expect(nav.get_by_role("link")).to_have_count(3)
+    expect(nav.get_by_role("link")).to_have_text(
+        ["💬Coach", "🗂️Sessions", "🔎Session inspector", "🧪Prompts"]
+    )
     # The sidebar line app.py writes: the model in use, the key only as "set".
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar).to_contain_text("Model: openai / gpt-5.4-mini · API key: set")
