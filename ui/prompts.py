@@ -83,25 +83,35 @@ def editor(
         st.caption("No stored session to preview on yet: chat with the coach or load the demo.")
     else:
         labels = {s.session_id: f"{s.session_id[:8]} · user {s.user_id[:8]}" for s in sessions}
-        session_id = st.selectbox(
-            "Rendered for the session (at its latest turn)",
+        left, right = st.columns([3, 1])
+        session_id = left.selectbox(
+            "Rendered for the session",
             list(labels),
             format_func=labels.__getitem__,
             key="prompt_preview_session",
         )
         session = next(s for s in sessions if s.session_id == session_id)
+        at = right.number_input(
+            "At turn (0: now)",
+            min_value=0,
+            max_value=session.turn_count,
+            value=0,
+            key=f"prompt_preview_turn_{session_id}",
+        )
         try:
             context = runtime.run(
                 runtime.service.context_manager.load_turn_context(session.user_id, session_id)
             )
             if context is None:
                 raise PromptError(f"session {session_id} has no stored context to preview on")
-            rendered = lab.preview(part, text or "", current, context)
+            turn = runtime.run(runtime.db.get_turn(session_id, int(at))) if at else None
+            rendered = lab.preview(part, text or "", current, context, turn)
         except PromptError as e:
             st.error(str(e), icon="🚫")
         else:
             tokens = runtime.client.count_tokens(rendered)
-            st.caption(f"{tokens:,} tokens ({runtime.client.model})")
+            when = f"as turn {at} had it" if at else "now"
+            st.caption(f"{tokens:,} tokens ({runtime.client.model}), {when}")
             st.code(rendered, language="markdown", wrap_lines=True)
     with st.form(f"prompt_save_{part}", border=False):
         note = st.text_input("What changed and why", key="prompt_note")

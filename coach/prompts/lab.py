@@ -14,17 +14,21 @@ from dataclasses import dataclass
 
 from coach.models import CoachContext
 from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
-from coach.persistence.records import PromptLabel, PromptVersion
+from coach.persistence.records import PromptLabel, PromptVersion, TurnRecord
 from coach.prompts.loader import (
     PromptError,
     PromptFile,
+    PromptKind,
     parse_prompt,
     prompt_from_version,
     prompt_source,
 )
 from coach.prompts.manager import render_prompt
 from coach.prompts.store import ACTIVE, DEFAULT, version_of
-from coach.prompts.variables import variables_for
+from coach.prompts.variables import PROMPT_VARIABLES, variables_for
+
+#: The kinds of prompt a turn's system prompt is made of (the others are not per turn).
+SYSTEM_PROMPT_KINDS = frozenset({PromptKind.PART, PromptKind.PHASE})
 
 
 def as_file(version: PromptVersion) -> PromptFile:
@@ -76,15 +80,31 @@ def check_edit(part: str, text: str, current: PromptVersion) -> PromptFile:
     return edited
 
 
-def preview(part: str, text: str, current: PromptVersion, context: CoachContext) -> str:
+def preview(
+    part: str,
+    text: str,
+    current: PromptVersion,
+    context: CoachContext,
+    turn: TurnRecord | None = None,
+) -> str:
     """An edit (checked as ``check_edit`` does) rendered with the variables the engine would
-    fill in for ``context``: what the model, or the client for a message, would read.
+    fill in for ``context``: what the model, or the client for a message, would read. With a
+    ``turn``, a system prompt part is filled as that turn's prompt was (its recorded variables).
 
     Raises:
-        PromptError: the edit is refused.
+        PromptError: the edit is refused, or ``turn`` recorded no variables (it is older than
+            the prompt lab).
     """
     edited = check_edit(part, text, current)
-    return render_prompt(edited, variables_for(edited.kind, context))
+    if turn is None or edited.kind not in SYSTEM_PROMPT_KINDS:
+        return render_prompt(edited, variables_for(edited.kind, context))
+    recorded = turn.details.get(PROMPT_VARIABLES)
+    if not isinstance(recorded, dict):
+        raise PromptError(
+            f"turn {turn.seq} recorded no prompt variables (it is older than the prompt lab); "
+            "preview at the latest turn instead"
+        )
+    return render_prompt(edited, {k: str(v) for k, v in recorded.items()})
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,10 @@ def focus_block(context: CoachContext) -> str:
     )
 
 
+#: Where a turn records the variables its system prompt was filled with (``TurnRecord.details``).
+PROMPT_VARIABLES = "prompt_variables"
+
+
 def phase_variables(context: CoachContext) -> dict[str, str]:
     """The variables of every phase prompt."""
     return {

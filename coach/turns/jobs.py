@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Mapping
 
 from coach.actions import (
     ActionOutcome,
@@ -42,7 +43,7 @@ from coach.persistence.records import (
 from coach.process import ProcessId
 from coach.prompts import RenderedPrompt
 from coach.prompts.library import PromptLibrary
-from coach.prompts.variables import phase_variables
+from coach.prompts.variables import PROMPT_VARIABLES, phase_variables
 from coach.state_machine import apply_transition, evaluate_transition
 from coach.turns.events import TurnHandle, TurnResult
 from coach.turns.recovery import recover_interrupted
@@ -225,7 +226,8 @@ class TurnJobs:
 
     async def _answer(self, handle: TurnHandle, pending: TurnRecord) -> TurnResult:
         context = await self._load(pending)
-        prompt = await self.system_prompt(context)
+        variables = phase_variables(context)
+        prompt = await self.system_prompt(context, variables)
         window, summary = await self.context_manager.prepare_window(
             context, prompt.text, answering=pending.user_message_id
         )
@@ -242,7 +244,13 @@ class TurnJobs:
                 "prompt_version": prompt.version,
                 "prompt_hash": prompt.content_hash,
                 "system_prompt": prompt.text,
-                "details": {"context_window": window.describe(), "summary": summary.describe()},
+                "details": {
+                    "context_window": window.describe(),
+                    "summary": summary.describe(),
+                    # What the prompt was filled with: the prompt lab renders other versions
+                    # of it as this turn would have had them.
+                    PROMPT_VARIABLES: dict(variables),
+                },
             }
         )
         started = time.perf_counter()
@@ -336,10 +344,13 @@ class TurnJobs:
             return TurnResult.from_turn(done, coach_message)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def system_prompt(self, context: CoachContext) -> RenderedPrompt:
-        """The phase's system prompt for this context, from the versions the session uses."""
+    async def system_prompt(
+        self, context: CoachContext, variables: Mapping[str, str] | None = None
+    ) -> RenderedPrompt:
+        """The phase's system prompt for this context (filled with ``variables``, by default
+        the context's own), from the versions the session uses."""
         prompts = await self.prompts.for_metadata(context.metadata)
-        return prompts.system_prompt(context.current_state, phase_variables(context))
+        return prompts.system_prompt(context.current_state, variables or phase_variables(context))
 
     async def _identity_owners(self, context: CoachContext, reply: CoachReply) -> dict[str, str]:
         """Owners of the identity ids the reply names that are not this client's, so a

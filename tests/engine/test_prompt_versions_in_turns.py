@@ -7,15 +7,25 @@ from typing import Any
 
 import pytest
 
+from coach.demo import play_demo
 from coach.enums import TurnStatus
 from coach.errors import InputError
 from coach.llm.scripted import ScriptedLLMClient
-from coach.persistence import DatabaseInterface, PromptVersion
+from coach.persistence import DatabaseInterface, PromptVersion, create_database
 from coach.prompts import PromptError
+from coach.prompts.lab import active_version, preview, version_text
 from coach.prompts.library import PromptPin, describe_pin
 from coach.prompts.store import ACTIVE
 from coach.service import CoachService
 from tests.records import stored_turns
+
+
+@pytest.fixture
+async def memory_db() -> DatabaseInterface:
+    db = create_database("memory")
+    await db.initialize()
+    return db
+
 
 SYSTEM_PARTS = "persona@{p}+introduction@{i}+response_format@{r}"
 
@@ -159,3 +169,28 @@ def test_a_pin_is_described_from_the_stored_context() -> None:
     assert describe_pin({}) == "the active versions"
     broken = describe_pin({"metadata": {"prompt_pin": {"versions": {"persona": "two"}}}})
     assert broken.startswith("unusable pin: the session's prompt pin is malformed")
+
+
+async def test_a_preview_at_turn_n_fills_the_prompt_as_that_turn_had_it(
+    memory_db: DatabaseInterface,
+) -> None:
+    """Each turn records the variables of its system prompt; the lab renders an edit with
+    them, so a preview at turn 1 shows the client as they were then."""
+    demo = await play_demo(memory_db)
+    service = CoachService(ScriptedLLMClient([]), memory_db)
+    first = await memory_db.get_turn(demo.session_id, 1)
+    assert first is not None
+    recorded = first.details["prompt_variables"]
+    assert isinstance(recorded, dict) and recorded["identities"] == "none yet"
+    context = await service.context_manager.load_turn_context(demo.user_id, demo.session_id)
+    assert context is not None
+    current = await active_version(memory_db, "introduction")
+    text = version_text(current) + "\nKnown identities: {{ identities }}"
+    then = preview("introduction", text, current, context, first)
+    now = preview("introduction", text, current, context)
+    assert "Known identities: none yet" in then
+    assert "Creative Visionary" in now.split("Known identities:")[-1]
+    # A turn stored before turns recorded their variables cannot be previewed at.
+    old = first.model_copy(update={"details": {}})
+    with pytest.raises(PromptError, match="recorded no prompt variables"):
+        preview("introduction", text, current, context, old)
