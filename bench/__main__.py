@@ -19,7 +19,7 @@ from bench.common import RESULTS_DIR, mask, save_results
 from bench.generate import generate
 from bench.pg import async_url, reachable
 
-BENCHMARKS = ("persistence", "langgraph", "inspector", "tabs", "engine")
+BENCHMARKS = ("persistence", "langgraph", "inspector", "tabs", "engine", "trials")
 PG_ENV = ("COACH_BENCH_POSTGRES_URL", "COACH_TEST_POSTGRES_URL")
 
 
@@ -135,6 +135,14 @@ async def main(args: argparse.Namespace) -> int:
         result = await engine.run(config=engine_config)
         all_targets["engine"] = result["targets"]
         saved.append(save_results(f"engine-{mode}", result, args.results_dir))
+
+    if "trials" in selected:
+        from bench import trials  # imported here: it loads the coaching engine
+
+        trials_config = trials.TrialsConfig.quick() if args.quick else trials.TrialsConfig()
+        result = await trials.run(config=trials_config)
+        all_targets["trials"] = result["targets"]
+        saved.append(save_results(f"trials-{mode}", result, args.results_dir))
 
     print("\nTargets:")
     for name, targets in all_targets.items():

@@ -1,4 +1,4 @@
-"""Terminal entry point: ``python -m coach {init-db,prompts,demo-data,chat}``.
+"""Terminal entry point: ``python -m coach {init-db,prompts,try,demo-data,chat}``.
 
 Settings come from the environment (``COACH_*``), as in the app; see ``coach/config.py``.
 """
@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="create the database or migrate it to the latest schema, and load the prompt files",
     )
     prompt_commands.add_commands(sub)
+    prompt_commands.add_try_command(sub)
     demo = sub.add_parser("demo-data", help="load a complete sample session (all six phases)")
     demo.add_argument("--if-empty", action="store_true", help="only when no user exists yet")
     chat = sub.add_parser("chat", help="talk with the coach in the terminal")
@@ -83,11 +84,23 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if args.command == "prompts":
             return await prompt_commands.run(args, db)
+        if args.command == "try":
+            return await try_turn(args, settings, db)
         if args.command == "demo-data":
             return await load_demo(db, if_empty=args.if_empty)
         return await chat(args, settings, db)
     finally:
         await db.close()
+
+
+async def try_turn(args: argparse.Namespace, settings: Settings, db: DatabaseInterface) -> int:
+    client = await open_llm_client(settings)
+    service = build_service(settings, client, db)
+    try:
+        return await prompt_commands.run_try(args, service)
+    finally:
+        await service.aclose()
+        await client.aclose()
 
 
 async def load_demo(db: DatabaseInterface, *, if_empty: bool) -> int:

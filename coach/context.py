@@ -32,7 +32,13 @@ from coach.persistence.records import (
 )
 from coach.prompts.library import METADATA_KEY, PromptLibrary
 from coach.prompts.variables import summarizer_variables
-from coach.window import ContextWindow, SummaryOutcome, bound_words, reading_order
+from coach.window import (
+    ContextWindow,
+    SummaryOutcome,
+    bound_words,
+    model_messages,
+    reading_order,
+)
 
 #: How many of the newest messages a turn loads: more than a usual token budget lets the model
 #: see, and a fixed number, so the cost of a turn stays flat however long the conversation is.
@@ -234,22 +240,14 @@ class ContextManager:
             folded_until = min(folded_until, position)
         chosen.reverse()
 
-        messages = [ChatMessage(role="system", content=system_prompt)]
-        if summary_text:
-            messages.append(ChatMessage(role="system", content=summary_text))
-        messages += [
-            ChatMessage(
-                role="user" if m.role is MessageRole.USER else "assistant", content=m.content
-            )
-            for m in chosen
-        ]
         return ContextWindow(
-            messages=messages,
+            messages=model_messages(system_prompt, summary_text, chosen),
             system_tokens=system_tokens,
             summary_tokens=summary_tokens,
             message_tokens=used,
             included_message_ids=[m.id for m in chosen],
             folded_until=folded_until,
+            summary_text=summary_text,
         )
 
     def _unsummarized(self, context: CoachContext) -> list[tuple[int, MessageRecord]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import unicodedata
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from coach.actions import response_schema
@@ -29,6 +29,7 @@ from coach.prompts import RenderedPrompt
 from coach.prompts.library import PIN_KEY, PromptLibrary, PromptPin
 from coach.prompts.variables import welcome_variables
 from coach.turns import TurnEvent, TurnHandle, TurnJobs, TurnProgress, TurnResult
+from coach.turns.trials import Trial, TrialRun, try_turn
 from coach.window import bound_words
 
 __all__ = [
@@ -302,6 +303,28 @@ class CoachService:
         await self.turns.aclose()
 
     # -- inspection -------------------------------------------------------------------------------
+
+    async def try_turn(
+        self,
+        session_id: str,
+        seq: int,
+        *,
+        runs: int = 3,
+        pin: PromptPin | None = None,
+        on_run: Callable[[TrialRun], None] | None = None,
+    ) -> Trial:
+        """Answer stored turn ``seq`` again ``runs`` times with the versions ``pin`` selects
+        (the active ones by default), in parallel, writing nothing (``coach.turns.trials``)."""
+        return await try_turn(
+            self.db,
+            self.prompts,
+            self.llm_client,
+            session_id,
+            seq,
+            runs=runs,
+            pin=pin,
+            on_run=on_run,
+        )
 
     async def pin_prompts(self, user_id: str, session_id: str, pin: PromptPin | None) -> None:
         """Make the session use the prompt versions ``pin`` selects instead of the active ones

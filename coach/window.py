@@ -24,6 +24,8 @@ class ContextWindow:
     included_message_ids: list[str]
     #: Messages before this position are represented only by the summary.
     folded_until: int
+    #: The summary message the model read ("" when there was none).
+    summary_text: str = ""
 
     @property
     def total_tokens(self) -> int:
@@ -39,6 +41,20 @@ class ContextWindow:
             "included_message_ids": list(self.included_message_ids),
             "folded_until": self.folded_until,
         }
+
+
+def model_messages(
+    system_prompt: str, summary_text: str, messages: Sequence[MessageRecord]
+) -> list[ChatMessage]:
+    """The model's input: the system prompt, the summary (if any), then the messages."""
+    chat = [ChatMessage(role="system", content=system_prompt)]
+    if summary_text:
+        chat.append(ChatMessage(role="system", content=summary_text))
+    chat += [
+        ChatMessage(role="user" if m.role is MessageRole.USER else "assistant", content=m.content)
+        for m in messages
+    ]
+    return chat
 
 
 @dataclass

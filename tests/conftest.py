@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from coach.persistence import DatabaseInterface, DatabaseType, create_database
-from tests.llm.fake_openai_server import FakeOpenAIServer
+from devtools.fake_openai import FakeOpenAIServer
 
 POSTGRES_ENV = "COACH_TEST_POSTGRES_URL"
 BACKENDS = ["memory", "sqlite", "postgresql"]

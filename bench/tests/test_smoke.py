@@ -102,6 +102,14 @@ async def test_engine_benchmark_runs() -> None:
     assert set(result["targets"]) >= {"flatness_ratio"}
 
 
+async def test_trials_benchmark_runs() -> None:
+    from bench import trials
+
+    result = await trials.run(config=trials.TrialsConfig.quick())
+    assert result["one_run"]["n"] == 1 and result["five_runs"]["n"] == 1
+    assert result["targets"]["five_runs_over_one"] > 0
+
+
 def test_command_line_quick_run_saves_results(tmp_path: Path) -> None:
     proc = subprocess.run(
         [

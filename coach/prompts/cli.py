@@ -1,4 +1,5 @@
-"""``python -m coach prompts {list,show,diff,new,activate}``: the prompt lab from a terminal.
+"""``python -m coach prompts {list,show,diff,new,activate}`` and ``python -m coach try``: the
+prompt lab from a terminal.
 
 Errors print one line saying what to fix and exit with status 1 (``coach.__main__``); a
 refused command changes nothing.
@@ -8,13 +9,21 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import PromptVersion
 from coach.prompts.lab import active_version, diff, label_of, overview, save_edit, version_text
+from coach.prompts.library import PromptPin
 from coach.prompts.loader import PromptError
 from coach.prompts.store import ACTIVE, DEFAULT
+from coach.turns.trials import Trial, TrialRun
+
+if TYPE_CHECKING:
+    from coach.service import CoachService
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +49,82 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     activate.add_argument("version", type=int)
     activate.add_argument("--label", default=ACTIVE, help="default: active")
     activate.add_argument("--by", default=getpass.getuser(), help="default: your user name")
+
+
+def add_try_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    trial = sub.add_parser(
+        "try", help="answer a stored turn again with other prompt versions, writing nothing"
+    )
+    trial.add_argument("session_id")
+    trial.add_argument("--turn", type=int, required=True, help="the turn's number (seq)")
+    trial.add_argument("--runs", type=int, default=3, help="how many new answers (1-10)")
+    trial.add_argument("--label", help="use the versions with this label (default: active)")
+    trial.add_argument(
+        "--version",
+        action="append",
+        default=[],
+        metavar="PART=N",
+        help="use version N of PART (repeatable; wins over --label)",
+    )
+    trial.add_argument("--provider", choices=["openai", "local"], help="the model to ask")
+    trial.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+async def run_try(args: argparse.Namespace, service: CoachService) -> int:
+    """Run ``try``; exit status 1 when every run failed."""
+    pin = PromptPin.parse(args.label, ",".join(args.version))
+
+    def progress(run: TrialRun) -> None:
+        if not args.json:
+            print(f"  run {run.number} done ({run.latency_ms:,.0f} ms)", file=sys.stderr)
+
+    trial = await service.try_turn(
+        args.session_id, args.turn, runs=args.runs, pin=pin, on_run=progress
+    )
+    if args.json:
+        print(json.dumps(trial.as_json(), indent=2, ensure_ascii=False))
+    else:
+        _print_trial(trial)
+    return 0 if any(run.error is None for run in trial.runs) else 1
+
+
+def _print_trial(trial: Trial) -> None:
+    stored = trial.stored
+    print(f"turn {trial.seq} of session {trial.session_id}")
+    print(f"stored: {stored.prompt_version} · {stored.provider}/{stored.model}")
+    print(f"now:    {trial.prompt_version} · {trial.model}")
+    rows = [
+        (
+            "stored",
+            stored.status.value,
+            trial.stored_reply,
+            _actions([{"type": a.type, "params": a.params} for a in stored.actions]),
+            stored.input_tokens,
+            stored.output_tokens,
+        )
+    ]
+    rows += [
+        (
+            f"run {r.number}",
+            "failed" if r.error else "ok",
+            r.reply or r.error,
+            _actions(r.actions),
+            r.input_tokens,
+            r.output_tokens,
+        )
+        for r in trial.runs
+    ]
+    for name, status, text, actions, tokens_in, tokens_out in rows:
+        print(f"\n== {name} ({status}; tokens {tokens_in} in, {tokens_out} out)")
+        print(text or "(no reply)")
+        print(f"actions: {actions}")
+
+
+def _actions(actions: list[dict[str, Any]]) -> str:
+    return (
+        ", ".join(f"{a['type']}({json.dumps(a['params'], ensure_ascii=False)})" for a in actions)
+        or "none"
+    )
 
 
 async def run(args: argparse.Namespace, db: DatabaseInterface) -> int:

@@ -60,6 +60,9 @@ def focus_block(context: CoachContext) -> str:
 
 #: Where a turn records the variables its system prompt was filled with (``TurnRecord.details``).
 PROMPT_VARIABLES = "prompt_variables"
+#: ... and the summary message the model read with it ("" for none): with the window's message
+#: ids, the turn's whole input can be built again with other prompt versions.
+SUMMARY_MESSAGE = "summary_message"
 
 
 def phase_variables(context: CoachContext) -> dict[str, str]:

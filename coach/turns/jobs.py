@@ -43,7 +43,7 @@ from coach.persistence.records import (
 from coach.process import ProcessId
 from coach.prompts import RenderedPrompt
 from coach.prompts.library import PromptLibrary
-from coach.prompts.variables import PROMPT_VARIABLES, phase_variables
+from coach.prompts.variables import PROMPT_VARIABLES, SUMMARY_MESSAGE, phase_variables
 from coach.state_machine import apply_transition, evaluate_transition
 from coach.turns.events import TurnHandle, TurnResult
 from coach.turns.recovery import recover_interrupted
@@ -250,6 +250,7 @@ class TurnJobs:
                     # What the prompt was filled with: the prompt lab renders other versions
                     # of it as this turn would have had them.
                     PROMPT_VARIABLES: dict(variables),
+                    SUMMARY_MESSAGE: window.summary_text,
                 },
             }
         )

@@ -4,7 +4,7 @@ Chromium.
 One app server runs for the whole test session (Streamlit and Chromium are heavy on two shared
 cores). It gets a fresh SQLite file holding the demo session, and a model: the OpenAI provider
 of the real SDK pointed at a fake OpenAI-compatible server running in this process
-(``tests/llm/fake_openai_server.py``), so tests queue the model's replies (``app_server.llm``).
+(``devtools/fake_openai.py``), so tests queue the model's replies (``app_server.llm``).
 The ``llm`` fixture gives each test that server with an empty queue and the default reply.
 A test that kills the app, or needs other settings, starts one of its own (``new_app_server``).
 
@@ -24,8 +24,8 @@ import pytest
 
 from coach.demo import play_demo
 from devtools import serve
+from devtools.fake_openai import FakeOpenAIServer
 from tests.browser.helpers import VIEWPORT, AppProcess, AppServer, Demo, run_on_database
-from tests.llm.fake_openai_server import FakeOpenAIServer
 
 #: Tests that must meet a server nobody has visited yet run first among the browser tests, and
 #: the screenshots next (so they show the demo data only).

@@ -34,7 +34,7 @@ from coach.persistence import (
     create_database,
 )
 from devtools import serve
-from tests.llm.fake_openai_server import FakeOpenAIServer, FakeReply
+from devtools.fake_openai import FakeOpenAIServer, FakeReply
 
 T = TypeVar("T")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from devtools.fake_openai import FakeOpenAIServer
 from tests.browser.helpers import (
     AppServer,
     assert_streamed,
@@ -18,7 +19,6 @@ from tests.browser.helpers import (
     wait_ready,
     watch_newest_message,
 )
-from tests.llm.fake_openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.browser
 

@@ -19,6 +19,7 @@ from coach.enums import MessageRole, TurnStatus
 from coach.persistence import MessageRecord, TurnSummary
 from coach.process import ProcessId
 from coach.turns import INTERRUPTED
+from devtools.fake_openai import FakeOpenAIServer
 from tests.browser.helpers import (
     READY_TIMEOUT_MS,
     AppServer,
@@ -35,7 +36,6 @@ from tests.browser.helpers import (
     wait_ready,
     watch_newest_message,
 )
-from tests.llm.fake_openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.browser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from devtools.fake_openai import FakeOpenAIServer
 from tests.browser.helpers import (
     AppServer,
     chat_messages,
@@ -13,7 +14,6 @@ from tests.browser.helpers import (
     send_chat,
     wait_ready,
 )
-from tests.llm.fake_openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.browser
 

@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from coach.enums import MessageRole, TurnStatus
+from devtools.fake_openai import FakeOpenAIServer
 from tests.browser.helpers import (
     READY_TIMEOUT_MS,
     AppServer,
@@ -17,7 +18,6 @@ from tests.browser.helpers import (
     script_state,
     wait_ready,
 )
-from tests.llm.fake_openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.browser
 

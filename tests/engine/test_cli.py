@@ -14,7 +14,7 @@ import pytest
 
 from coach.enums import TurnStatus
 from coach.persistence.sql import SQLDatabase
-from tests.llm.fake_openai_server import FakeOpenAIServer, FakeReply
+from devtools.fake_openai import FakeOpenAIServer, FakeReply
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,11 +3,13 @@ command's output, and every refusal with its message, exit status 1 and nothing 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.engine.test_cli import coach
+from devtools.fake_openai import FakeOpenAIServer, FakeReply
+from tests.engine.test_cli import coach, stored
 
 TITLE = "# Right now: getting started"
 
@@ -146,3 +148,51 @@ def test_activating_a_version_another_part_has_is_refused(tmp_path: Path, db_url
     message = refused(db_url, "activate", "introduction", "2")
     assert "'introduction' has no version 2" in message
     assert listing(db_url)["introduction"] == ["1", "1", "1"]
+
+
+def demo_session(url: str) -> str:
+    done = coach(url, "demo-data")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().rsplit("session ", 1)[1]
+
+
+def test_try_answers_a_turn_again_through_the_openai_sdk(
+    tmp_path: Path, db_url: str, fake_openai: FakeOpenAIServer
+) -> None:
+    session = demo_session(db_url)
+    path = edited(tmp_path, db_url, TITLE, "# Right now: TRIAL first steps")
+    ok(db_url, "new", "introduction", "--file", str(path), "--note", "trial")
+    before = stored(db_url)
+    for text in ("First.", "Second.", "Third."):
+        fake_openai.enqueue(FakeReply(content=json.dumps({"message": text, "actions": []})))
+    env = {"COACH_OPENAI_API_KEY": "sk-test", "COACH_OPENAI_BASE_URL": fake_openai.base_url}
+    args = ("try", session, "--turn", "2", "--runs", "3", "--version", "introduction=2")
+    done = coach(db_url, *args, "--provider", "openai", "--json", **env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["prompt_version"] == "persona@1+introduction@2+response_format@1"
+    assert result["stored"]["prompt_version"] == "persona@1+introduction@1+response_format@1"
+    assert sorted(r["reply"] for r in result["runs"]) == ["First.", "Second.", "Third."]
+    assert len(fake_openai.requests) == 3
+    system = fake_openai.last_body["messages"][0]["content"]
+    assert "TRIAL first steps" in system
+    # As text, with progress on stderr.
+    text = coach(db_url, *args[:4], "--runs", "1", "--provider", "openai", **env)
+    assert text.returncode == 0, text.stderr
+    assert "== stored (ok" in text.stdout and "== run 1 (ok" in text.stdout
+    assert "run 1 done" in text.stderr
+    assert stored(db_url) == before  # nothing was written
+
+
+def test_try_refuses_bad_arguments_with_a_message(db_url: str) -> None:
+    session = demo_session(db_url)
+    for args, problem in (
+        (("--turn", "99"), "has no turn 99"),
+        (("--turn", "2", "--runs", "11"), "between 1 and 10"),
+        (("--turn", "2", "--version", "introduction"), "is not part=number"),
+        (("--turn", "2", "--version", "introduction=7"), "has no version 7"),
+        (("--turn", "2", "--label", "nowhere"), "no prompt part has the label 'nowhere'"),
+    ):
+        done = coach(db_url, "try", session, *args, "--provider", "local")
+        assert done.returncode == 1, (args, done.stdout)
+        assert problem in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -16,7 +16,7 @@ from coach.llm.base import TextDelta
 from coach.llm.openai_client import OpenAIClient
 from coach.persistence import DatabaseInterface, create_database
 from coach.service import CoachService, TurnResult
-from tests.llm.fake_openai_server import FakeOpenAIServer, FakeReply
+from devtools.fake_openai import FakeOpenAIServer, FakeReply
 from tests.records import stored_turns
 
 GOOD = json.dumps(

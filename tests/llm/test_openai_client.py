@@ -25,7 +25,7 @@ from coach.errors import (
 from coach.llm import ChatMessage, LLMRequest, LLMResponse, TextDelta
 from coach.llm.openai_client import OpenAIClient, StructuredMode
 from coach.llm.parsing import schema_instructions
-from tests.llm.fake_openai_server import FakeOpenAIServer, FakeReply
+from devtools.fake_openai import FakeOpenAIServer, FakeReply
 
 API_KEY = "sk-test-SECRET-0123456789"
 

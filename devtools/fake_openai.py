@@ -1,4 +1,5 @@
-"""A small OpenAI-compatible chat-completions server on 127.0.0.1 for offline client tests.
+"""A small OpenAI-compatible chat-completions server on 127.0.0.1, for offline client tests and
+the benchmarks.
 
 It answers ``POST /v1/chat/completions`` in the shapes the real API uses (a JSON completion, or
 Server-Sent Events ending with a usage chunk whose ``choices`` is empty), records every request
