@@ -116,29 +116,27 @@ def test_prompt_tab_shows_the_exact_next_prompt(app: AppTest, demo: StartedSessi
     assert preview.prompt.text in codes
 
 
+def pin(app: AppTest, versions: str) -> str:
+    """Submit the Prompt tab's pin form with these versions; return what the page shows."""
+    prompt = tab(app, "Prompt")
+    prompt.text_input(key="pin_versions").input(versions)
+    prompt.button[0].click()  # the form's submit button
+    app.run()
+    no_exception(app)
+    return texts(app)
+
+
 def test_the_prompt_tab_pins_the_session_and_the_header_shows_it(
     app: AppTest, demo: StartedSession
 ) -> None:
     assert "prompts: the active versions" in texts(app)
-    prompt = tab(app, "Prompt")
-    prompt.text_input(key="pin_versions").input("introduction=1, persona=1")
-    prompt.button[0].click()  # the form's submit button
-    app.run()
-    no_exception(app)
-    assert "prompts: pinned to introduction@1, persona@1" in texts(app)
+    assert "prompts: pinned to introduction@1, persona@1" in pin(app, "introduction=1, persona=1")
     # A version that does not exist is refused, and the pin stays as it was.
-    prompt = tab(app, "Prompt")
-    prompt.text_input(key="pin_versions").input("introduction=9")
-    prompt.button[0].click()
-    app.run()
-    assert "has no version 9" in texts(app)
-    assert "prompts: pinned to introduction@1, persona@1" in texts(app)
+    shown = pin(app, "introduction=9")
+    assert "has no version 9" in shown
+    assert "prompts: pinned to introduction@1, persona@1" in shown
     # Unpinned: the active versions again.
-    prompt = tab(app, "Prompt")
-    prompt.text_input(key="pin_versions").input("")
-    prompt.button[0].click()
-    app.run()
-    assert "prompts: the active versions" in texts(app)
+    assert "prompts: the active versions" in pin(app, "")
 
 
 def test_user_tab_shows_the_user_record(app: AppTest, demo: StartedSession) -> None:
