@@ -115,9 +115,15 @@ def editor(
             st.code(rendered, language="markdown", wrap_lines=True)
     with st.form(f"prompt_save_{part}", border=False):
         note = st.text_input("What changed and why", key="prompt_note")
-        author = st.text_input("Your name", value="coach", key="prompt_author")
+        author = st.text_input("Your name", value=_author(), key="prompt_author")
         if st.form_submit_button("Save as a new version", type="primary"):
             _save(runtime, part, text or "", author=author, note=note)
+
+
+def _author() -> str:
+    """The name the coach gave in the editor (for saves and activations), or "coach"."""
+    name = st.session_state.get("prompt_author")
+    return name.strip() if isinstance(name, str) and name.strip() else "coach"
 
 
 def _save(runtime: AppRuntime, part: str, text: str, *, author: str, note: str) -> None:
@@ -187,7 +193,7 @@ def activate(
 def _activate(runtime: AppRuntime, part: str, version: int, seen: int | None) -> None:
     try:
         moved = runtime.run(
-            runtime.db.set_prompt_label(part, ACTIVE, version, expected_revision=seen, by="coach")
+            runtime.db.set_prompt_label(part, ACTIVE, version, expected_revision=seen, by=_author())
         )
     except CoachError as e:
         st.session_state[FLASH_KEY] = f"error: {e}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from coach.actions import response_schema
@@ -75,7 +75,7 @@ class Trial:
             },
             "prompt_version": self.prompt_version,
             "model": self.model,
-            "runs": [run.__dict__ for run in self.runs],
+            "runs": [asdict(run) for run in self.runs],
         }
 
 
