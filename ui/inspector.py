@@ -1,7 +1,8 @@
 """The session inspector's tabs: State, Context, Identities, Turns, Prompt, User, and the
 delete controls. Each record view can be copied as JSON (code blocks have a copy button).
 
-What is shown is derived in ``coach.inspection``; this module only lays it out.
+What is shown is derived in ``coach.inspection``; this module only lays it out. It is about
+400 lines because it holds one function per tab of one page; splitting it would scatter a page.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ It obeys every rule of the contract as an SQL store does, so tests and the offli
 it in place of SQLite or PostgreSQL. Records are copied on the way in and on the way out
 (messages are frozen, so they are shared). Each operation runs under one ``asyncio.Lock``; a
 commit makes every check (``rules``) before it changes anything (``store``), which makes it
-all-or-nothing.
+all-or-nothing. About 400 lines: the whole interface, one short method each.
 """
 
 from __future__ import annotations

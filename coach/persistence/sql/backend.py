@@ -5,6 +5,9 @@ transaction, or in one write transaction (``BEGIN IMMEDIATE`` on SQLite) that co
 everything or nothing, the stock way for its dialect (``engine.Engines``). Driver and
 SQLAlchemy errors never escape: they become ``PersistenceError`` (or a subclass) chained with
 ``from``, with a message that says what failed and how to fix it (``errors``).
+
+The module is about 400 lines because it is the whole interface, one short method each; the
+statements and row conversions live in ``reads``, ``writes``, ``prompts`` and ``convert``.
 """
 
 from __future__ import annotations
