@@ -196,3 +196,18 @@ def test_try_refuses_bad_arguments_with_a_message(db_url: str) -> None:
         done = coach(db_url, "try", session, *args, "--provider", "local")
         assert done.returncode == 1, (args, done.stdout)
         assert problem in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_try_works_offline_with_the_bundled_model(db_url: str) -> None:
+    session = demo_session(db_url)
+    before = stored(db_url)
+    done = coach(
+        db_url, "try", session, "--turn", "2", "--runs", "2", "--provider", "local", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["model"] == "local/SmolLM2-135M-Instruct"
+    assert [r["number"] for r in result["runs"]] == [1, 2]
+    # The tiny model's replies are schema-constrained: each run has a reply to show.
+    assert all(r["error"] is None and r["reply"] for r in result["runs"]), result["runs"]
+    assert stored(db_url) == before
