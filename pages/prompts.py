@@ -32,7 +32,7 @@ part = st.selectbox("Part", [p.part for p in parts], key="part", bind="query-par
 with render.stop_on_error(runtime):
     versions = runtime.run(lab.all_versions(db, part))
     labels = runtime.run(db.list_prompt_labels(part))
-    current = runtime.run(lab.active_version(db, part))
+    current = runtime.run(lab.find_version(db, part))
     sessions = runtime.run(db.list_sessions(limit=50)).items
 active = next((x for x in labels if x.label == ACTIVE), None)
 

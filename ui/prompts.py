@@ -12,8 +12,8 @@ import streamlit as st
 from coach.errors import CoachError
 from coach.persistence.records import PromptLabel, PromptVersion, SessionSummary
 from coach.prompts import lab
-from coach.prompts.loader import PromptError, prompt_source
-from coach.prompts.store import ACTIVE
+from coach.prompts.loader import PromptError
+from coach.prompts.store import ACTIVE, DEFAULT
 from ui.app_runtime import AppRuntime
 from ui.render import show_error
 from ui.tables import TIME_FORMAT
@@ -35,7 +35,7 @@ def overview(parts: Sequence[lab.PartRow]) -> None:
         {
             "part": p.part,
             "active": p.active,
-            "default (files)": p.labels.get("default"),
+            "default (files)": p.labels.get(DEFAULT),
             "versions": p.versions,
             "other labels": p.others(),
         }
@@ -151,14 +151,12 @@ def compare(part: str, versions: Sequence[PromptVersion]) -> None:
     a = left.selectbox("From version", numbers, index=len(numbers) - 2, key=f"diff_a_{key}")
     b = right.selectbox("To version", numbers, index=len(numbers) - 1, key=f"diff_b_{key}")
     old, new = (next(v for v in versions if v.version == n) for n in (a, b))
+    old_lines, new_lines = lab.comparable_lines(old), lab.comparable_lines(new)
     table = difflib.HtmlDiff(wrapcolumn=70).make_table(
-        prompt_source(lab.as_file(old), named=False).splitlines(),
-        prompt_source(lab.as_file(new), named=False).splitlines(),
-        f"{part}@{a}",
-        f"{part}@{b}",
+        old_lines, new_lines, f"{part}@{a}", f"{part}@{b}"
     )
-    changed = sum(1 for line in lab.diff(old, new) if line[:1] in "+-") - 2
-    st.caption(f"{part}@{a} → {part}@{b}: {max(changed, 0)} changed lines")
+    changed = sum(1 for line in difflib.ndiff(old_lines, new_lines) if line[:1] in "+-")
+    st.caption(f"{part}@{a} → {part}@{b}: {changed} changed lines")
     st.html(_DIFF_STYLE + table)
 
 

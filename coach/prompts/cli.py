@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coach.persistence.base import DatabaseInterface
-from coach.persistence.records import PromptVersion
-from coach.prompts.lab import active_version, diff, label_of, overview, save_edit, version_text
+from coach.prompts.lab import diff, find_version, label_of, overview, save_edit, version_text
 from coach.prompts.library import PromptPin
 from coach.prompts.loader import PromptError
 from coach.prompts.store import ACTIVE, DEFAULT
@@ -133,10 +132,11 @@ async def run(args: argparse.Namespace, db: DatabaseInterface) -> int:
     if command == "list":
         return await _list(db)
     if command == "show":
-        print(version_text(await _version(db, args.part, args.version, args.label)), end="")
+        shown = await find_version(db, args.part, number=args.version, label=args.label or ACTIVE)
+        print(version_text(shown), end="")
     elif command == "diff":
-        a = await _version(db, args.part, args.a, None)
-        b = await _version(db, args.part, args.b, None)
+        a = await find_version(db, args.part, number=args.a)
+        b = await find_version(db, args.part, number=args.b)
         print("\n".join(diff(a, b)) or f"{a.ref} and {b.ref} are the same")
     elif command == "new":
         text = _read(args.file)
@@ -168,22 +168,6 @@ async def _list(db: DatabaseInterface) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return 0
-
-
-async def _version(
-    db: DatabaseInterface, part: str, number: int | None, label: str | None
-) -> PromptVersion:
-    if number is None and label is None:
-        return await active_version(db, part)
-    if number is None:
-        found = await label_of(db, part, label or ACTIVE)
-        if found is None:
-            raise PromptError(f"prompt part {part!r} has no label {label!r}")
-        number = found.version
-    version = await db.get_prompt_version(part, number)
-    if version is None:
-        raise PromptError(f"prompt part {part!r} has no version {number}")
-    return version
 
 
 def _read(path: Path) -> str:

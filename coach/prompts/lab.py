@@ -31,20 +31,15 @@ from coach.prompts.variables import PROMPT_VARIABLES, variables_for
 SYSTEM_PROMPT_KINDS = frozenset({PromptKind.PART, PromptKind.PHASE})
 
 
-def as_file(version: PromptVersion) -> PromptFile:
-    """A stored version as a ``PromptFile`` (its ``version`` is the store's number).
-
-    Raises:
-        PromptError: the stored version is invalid.
-    """
-    return prompt_from_version(
-        version.part, version.version or 0, version.body, version.front_matter
-    )
-
-
 def version_text(version: PromptVersion) -> str:
     """A stored version written as a prompt file: what ``show`` prints and the editor holds."""
-    return prompt_source(as_file(version))
+    return prompt_source(prompt_from_version(version))
+
+
+def comparable_lines(version: PromptVersion) -> list[str]:
+    """A stored version as the lines two versions are compared by: the file without ``name``
+    and ``version`` (what the version says, not what it is)."""
+    return prompt_source(prompt_from_version(version), named=False).splitlines()
 
 
 def engine_variables(prompt: PromptFile) -> frozenset[str]:
@@ -64,7 +59,7 @@ def check_edit(part: str, text: str, current: PromptVersion) -> PromptFile:
     edited = parse_prompt(text, origin=origin, name=part)
     if not edited.body.strip():
         raise PromptError(f"{origin}: the text is empty; write the prompt below the front matter")
-    base = as_file(current)
+    base = prompt_from_version(current)
     if (edited.kind, edited.phase) != (base.kind, base.phase):
         keeps = f"kind {base.kind.value!r}" + (
             f" and phase {base.phase.value!r}" if base.phase else ""
@@ -168,27 +163,30 @@ async def save_edit(
     Raises:
         PromptError: the edit is refused (see ``check_edit``), or the part does not exist.
     """
-    edited = check_edit(part, text, await active_version(db, part))
+    edited = check_edit(part, text, await find_version(db, part))
     draft = version_of(edited, author=author, note=note)
     stored = await db.add_prompt_version(draft)
     # The same content saved before comes back as that version, with its own time and note.
     return Saved(stored, new=stored == draft.model_copy(update={"version": stored.version}))
 
 
-async def active_version(db: DatabaseInterface, part: str) -> PromptVersion:
-    """The part's active version.
+async def find_version(
+    db: DatabaseInterface, part: str, *, number: int | None = None, label: str = ACTIVE
+) -> PromptVersion:
+    """Version ``number`` of ``part``, or (without a number) the one ``label`` points at.
 
     Raises:
-        PromptError: the part does not exist or has no active version.
+        PromptError: the part has no such version or label.
     """
-    label = await label_of(db, part, ACTIVE)
-    if label is None:
-        raise PromptError(
-            f"prompt part {part!r} has no active version (python -m coach prompts list)"
-        )
-    version = await db.get_prompt_version(part, label.version)
-    if version is None:  # a label always points at a version; kept for a clear message
-        raise PromptError(f"the active version {part}@{label.version} is missing")
+    if number is None:
+        found = await label_of(db, part, label)
+        if found is None:
+            missing = "no active version" if label == ACTIVE else f"no label {label!r}"
+            raise PromptError(f"prompt part {part!r} has {missing} (python -m coach prompts list)")
+        number = found.version
+    version = await db.get_prompt_version(part, number)
+    if version is None:
+        raise PromptError(f"prompt part {part!r} has no version {number}")
     return version
 
 
@@ -200,8 +198,8 @@ def diff(a: PromptVersion, b: PromptVersion) -> list[str]:
     """The unified diff of two versions written as files (front matter included)."""
     return list(
         difflib.unified_diff(
-            prompt_source(as_file(a), named=False).splitlines(),
-            prompt_source(as_file(b), named=False).splitlines(),
+            comparable_lines(a),
+            comparable_lines(b),
             fromfile=a.ref,
             tofile=b.ref,
             lineterm="",

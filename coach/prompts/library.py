@@ -173,6 +173,6 @@ class PromptLibrary:
             version = await self.db.get_prompt_version(part, number)
             if version is None:
                 raise PromptError(f"prompt part {part!r} has no version {number}")
-            found = prompt_from_version(part, number, version.body, version.front_matter)
+            found = prompt_from_version(version)
             self._files[(part, number)] = found
         return found

@@ -38,6 +38,7 @@ from pydantic import JsonValue
 from coach.actions.params import ALLOWED_ACTIONS, ActionType, allowed_in_order
 from coach.enums import CoachingState
 from coach.errors import CoachError
+from coach.persistence.records import PromptVersion
 
 #: Where the project's own prompt files live.
 DEFAULT_PROMPT_DIR = Path(__file__).resolve().parent / "files"
@@ -290,17 +291,15 @@ def build_prompt(meta: Mapping[Any, Any], body: str, *, origin: str, name: str) 
     )
 
 
-def prompt_from_version(
-    part: str, version: int, body: str, front_matter: Mapping[str, Any]
-) -> PromptFile:
-    """A stored version of a part as a ``PromptFile`` (``version`` is the store's number),
+def prompt_from_version(version: PromptVersion) -> PromptFile:
+    """A stored version of a part as a ``PromptFile`` (its ``version`` is the store's number),
     checked as a file is.
 
     Raises:
         PromptError: the stored front matter or text is invalid, naming ``part@version``.
     """
-    meta = {**front_matter, "name": part, "version": str(version)}
-    return build_prompt(meta, body, origin=f"{part}@{version}", name=part)
+    meta = {**version.front_matter, "name": version.part, "version": str(version.version)}
+    return build_prompt(meta, version.body, origin=version.ref, name=version.part)
 
 
 def _allowed_actions(value: object, fail: _Fail) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from coach.errors import InputError
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence import DatabaseInterface, PromptVersion, create_database
 from coach.prompts import PromptError
-from coach.prompts.lab import active_version, preview, version_text
+from coach.prompts.lab import find_version, preview, version_text
 from coach.prompts.library import PromptPin, describe_pin
 from coach.prompts.store import ACTIVE
 from coach.service import CoachService
@@ -184,7 +184,7 @@ async def test_a_preview_at_turn_n_fills_the_prompt_as_that_turn_had_it(
     assert isinstance(recorded, dict) and recorded["identities"] == "none yet"
     context = await service.context_manager.load_turn_context(demo.user_id, demo.session_id)
     assert context is not None
-    current = await active_version(memory_db, "introduction")
+    current = await find_version(memory_db, "introduction")
     text = version_text(current) + "\nKnown identities: {{ identities }}"
     then = preview("introduction", text, current, context, first)
     now = preview("introduction", text, current, context)
