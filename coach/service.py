@@ -29,6 +29,7 @@ from coach.prompts import RenderedPrompt
 from coach.prompts.library import PIN_KEY, PromptLibrary, PromptPin
 from coach.prompts.variables import welcome_variables
 from coach.turns import TurnEvent, TurnHandle, TurnJobs, TurnProgress, TurnResult
+from coach.turns.jobs import session_not_started
 from coach.turns.trials import Trial, TrialRun, try_turn
 from coach.window import bound_words
 
@@ -335,11 +336,7 @@ class CoachService:
             PromptError: the pin names a label, part or version that does not exist.
             ConcurrencyError: the session changed meanwhile (a turn ended); pin again.
         """
-        context = await self.context_manager.load_turn_context(user_id, session_id)
-        if context is None:
-            raise InputError(
-                f"Session {session_id} was not started for this user. Start a session first."
-            )
+        context = await self._started_context(user_id, session_id)
         if pin is None:
             context.metadata.pop(PIN_KEY, None)
         else:
@@ -347,17 +344,21 @@ class CoachService:
             context.metadata[PIN_KEY] = pin.model_dump(mode="json")
         await self.context_manager.commit(context)
 
+    async def _started_context(self, user_id: str, session_id: str) -> CoachContext:
+        """The session's context for a turn. Raises ``InputError`` for a session this user
+        did not start."""
+        context = await self.context_manager.load_turn_context(user_id, session_id)
+        if context is None:
+            raise session_not_started(session_id)
+        return context
+
     async def system_prompt(self, context: CoachContext) -> RenderedPrompt:
         """The phase's system prompt for this context."""
         return await self.turns.system_prompt(context)
 
     async def preview_prompt(self, user_id: str, session_id: str) -> PromptPreview:
         """The exact prompt and model input the next turn would send (before the new message)."""
-        context = await self.context_manager.load_turn_context(user_id, session_id)
-        if context is None:
-            raise InputError(
-                f"Session {session_id} was not started for this user. Start a session first."
-            )
+        context = await self._started_context(user_id, session_id)
         prompt = await self.system_prompt(context)
         window = self.context_manager.build_window(context, prompt.text)
         request = LLMRequest(

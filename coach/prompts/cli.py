@@ -18,7 +18,7 @@ from coach.persistence.base import DatabaseInterface
 from coach.prompts.lab import diff, find_version, label_of, overview, save_edit, version_text
 from coach.prompts.library import PromptPin
 from coach.prompts.loader import PromptError
-from coach.prompts.store import ACTIVE, DEFAULT
+from coach.prompts.store import ACTIVE, DEFAULT, move_label
 from coach.turns.trials import Trial, TrialRun
 
 if TYPE_CHECKING:
@@ -143,13 +143,7 @@ async def run(args: argparse.Namespace, db: DatabaseInterface) -> int:
         print((await save_edit(db, args.part, text, author=args.author, note=args.note)).describe())
     else:
         seen = await label_of(db, args.part, args.label)
-        moved = await db.set_prompt_label(
-            args.part,
-            args.label,
-            args.version,
-            expected_revision=None if seen is None else seen.revision,
-            by=args.by,
-        )
+        moved = await move_label(db, args.part, args.label, args.version, seen, args.by)
         before = "" if seen is None else f" (was {seen.version})"
         print(f"{moved.label} of {moved.part} is version {moved.version}{before}")
     return 0

@@ -24,7 +24,7 @@ from coach.prompts.loader import (
     prompt_source,
 )
 from coach.prompts.manager import render_prompt
-from coach.prompts.store import ACTIVE, DEFAULT, version_of
+from coach.prompts.store import ACTIVE, DEFAULT, labels_by_part, version_of
 from coach.prompts.variables import PROMPT_VARIABLES, variables_for
 
 #: The kinds of prompt a turn's system prompt is made of (the others are not per turn).
@@ -123,9 +123,7 @@ class PartRow:
 
 async def overview(db: DatabaseInterface) -> list[PartRow]:
     """Every part that has a label, by name."""
-    by_part: dict[str, dict[str, int]] = {}
-    for x in await db.list_prompt_labels():
-        by_part.setdefault(x.part, {})[x.label] = x.version
+    by_part = labels_by_part(await db.list_prompt_labels())
     return [
         PartRow(part, labels, len(await all_versions(db, part)))
         for part, labels in sorted(by_part.items())

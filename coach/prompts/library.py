@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from coach.persistence.base import DatabaseInterface
 from coach.prompts.loader import PromptError, PromptFile, prompt_from_version
 from coach.prompts.manager import PromptManager
-from coach.prompts.store import ACTIVE, load_prompt_files
+from coach.prompts.store import ACTIVE, labels_by_part, load_prompt_files
 
 #: The key of a session's pin in its context metadata, and of that metadata in the stored
 #: context's ``user_data`` (``coach.context``).
@@ -120,9 +120,7 @@ class PromptLibrary:
         if not labels:
             await load_prompt_files(self.db, self.directory)
             labels = await self.db.list_prompt_labels()
-        by_part: dict[str, dict[str, int]] = {}
-        for x in labels:
-            by_part.setdefault(x.part, {})[x.label] = x.version
+        by_part = labels_by_part(labels)
         chosen: dict[str, int] = {}
         for part, named in sorted(by_part.items()):
             if pin is not None and pin.label is not None and pin.label in named:

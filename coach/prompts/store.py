@@ -12,6 +12,7 @@ Two labels follow the files:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,24 @@ DEFAULT = "default"
 FILES_AUTHOR = "prompt files"
 #: How often a part's labels are read again when another process moved them meanwhile.
 _LABEL_ATTEMPTS = 3
+
+
+def labels_by_part(labels: Iterable[PromptLabel]) -> dict[str, dict[str, int]]:
+    """Part -> label -> version."""
+    by_part: dict[str, dict[str, int]] = {}
+    for x in labels:
+        by_part.setdefault(x.part, {})[x.label] = x.version
+    return by_part
+
+
+async def move_label(
+    db: DatabaseInterface, part: str, label: str, version: int, seen: PromptLabel | None, by: str
+) -> PromptLabel:
+    """Point ``label`` of ``part`` at ``version``, as the caller saw it (``seen``: ``None`` for
+    a label not created yet); a move by someone else since is refused (``ConcurrencyError``)."""
+    return await db.set_prompt_label(
+        part, label, version, expected_revision=None if seen is None else seen.revision, by=by
+    )
 
 
 def version_of(prompt: PromptFile, *, author: str, note: str = "") -> PromptVersion:
@@ -90,28 +109,16 @@ async def _follow(db: DatabaseInterface, part: str, version: int) -> LoadedPart:
     default, active = labels.get(DEFAULT), labels.get(ACTIVE)
     changed = default is None or default.version != version
     if changed:
-        await _move(db, part, DEFAULT, version, default)
+        await move_label(db, part, DEFAULT, version, default, FILES_AUTHOR)
     # ``active`` follows the files until a coach activates another version.
     follows = active is None or (
         changed and default is not None and active.version == default.version
     )
     if follows:
-        await _move(db, part, ACTIVE, version, active)
+        await move_label(db, part, ACTIVE, version, active, FILES_AUTHOR)
     return LoadedPart(
         part=part,
         version=version,
         changed=changed,
         active=version if follows or active is None else active.version,
-    )
-
-
-async def _move(
-    db: DatabaseInterface, part: str, label: str, version: int, seen: PromptLabel | None
-) -> None:
-    await db.set_prompt_label(
-        part,
-        label,
-        version,
-        expected_revision=None if seen is None else seen.revision,
-        by=FILES_AUTHOR,
     )

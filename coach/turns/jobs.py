@@ -149,9 +149,7 @@ class TurnJobs:
         record = await self.db.get_context(user_id, session_id, message_limit=0)
         state = await self.db.get_state(user_id, session_id)
         if record is None or state is None:
-            raise InputError(
-                f"Session {session_id} was not started for this user. Start a session first."
-            )
+            raise session_not_started(session_id)
         if stored:
             record = None  # only the turn is new
         else:
@@ -400,3 +398,8 @@ def _decide_transition(context: CoachContext, outcome: ActionOutcome, turn: Turn
         if result.type == "transition_state" and result.status is ActionStatus.APPLIED:
             result.status = ActionStatus.REJECTED
             result.reason = f"phase change refused: {decision.reason}"
+
+
+def session_not_started(session_id: str) -> InputError:
+    """The error for a session this user did not start."""
+    return InputError(f"Session {session_id} was not started for this user. Start a session first.")
