@@ -7,13 +7,13 @@ rules (``coach.persistence.rules``), the same the memory backend makes.
 from __future__ import annotations
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from coach.errors import ConcurrencyError
 from coach.persistence import rules
 from coach.persistence.records import PromptLabel, PromptVersion
+from coach.persistence.sql.statements import native_insert
 from coach.persistence.sql.tables import prompt_labels, prompt_parts, prompt_versions
 
 #: A version's columns as the record has them (without the stored content hash).
@@ -65,10 +65,9 @@ def add_version(conn: Connection, version: PromptVersion) -> PromptVersion:
     row = same.mappings().first()
     if row is not None:
         return PromptVersion.model_validate(dict(row))
-    insert_part = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     # The upsert's row lock makes writers of one part number their versions one after another.
     bump = (
-        insert_part(prompt_parts)
+        native_insert(conn.dialect.name)(prompt_parts)
         .values(part=version.part, last_version=1)
         .on_conflict_do_update(
             index_elements=[prompt_parts.c.part],

@@ -79,12 +79,15 @@ def _upsert(
     )
 
 
+def native_insert(dialect: str) -> Callable[[Table], Insert]:
+    """The dialect's own ``insert`` ("sqlite" or "postgresql"): the one with ``ON CONFLICT``."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 @cache
 def statements(dialect: str) -> Statements:
     """The statements for ``dialect`` ("sqlite" or "postgresql"), with its native upserts."""
-    insert: Callable[[Table], Insert] = (
-        postgresql.insert if dialect == "postgresql" else sqlite.insert
-    )
+    insert = native_insert(dialect)
     expected: BindParameter[int] = bindparam("b_expected_version", type_=Integer)
     return Statements(
         session_info=select(
