@@ -97,7 +97,7 @@ def _print_trial(trial: Trial) -> None:
             "stored",
             stored.status.value,
             trial.stored_reply,
-            _actions([{"type": a.type, "params": a.params} for a in stored.actions]),
+            _actions(trial.stored_actions),
             stored.input_tokens,
             stored.output_tokens,
         )

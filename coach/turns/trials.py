@@ -59,6 +59,11 @@ class Trial:
     model: str
     runs: list[TrialRun]
 
+    @property
+    def stored_actions(self) -> list[dict[str, Any]]:
+        """The stored turn's actions as a run's are shown (``type`` and ``params``)."""
+        return [{"type": a.type, "params": a.params} for a in self.stored.actions]
+
     def as_json(self) -> dict[str, Any]:
         stored = self.stored
         return {
@@ -68,7 +73,7 @@ class Trial:
                 "prompt_version": stored.prompt_version,
                 "model": f"{stored.provider}/{stored.model}",
                 "reply": self.stored_reply,
-                "actions": [{"type": a.type, "params": a.params} for a in stored.actions],
+                "actions": self.stored_actions,
                 "requested_phase": _phase(stored.requested_transition),
                 "input_tokens": stored.input_tokens,
                 "output_tokens": stored.output_tokens,
