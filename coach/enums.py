@@ -56,6 +56,15 @@ class TurnStatus(StrEnum):
     FAILED = "failed"
 
 
+class ExperimentStatus(StrEnum):
+    """An experiment (a stored turn tried again) is ``running`` until its runs end: ``done``,
+    or ``failed`` when it could not finish (its process stopped, say)."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class ActionStatus(StrEnum):
     APPLIED = "applied"
     REJECTED = "rejected"

@@ -43,11 +43,13 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from coach.enums import CoachingState
+from coach.enums import CoachingState, ExperimentStatus
 from coach.errors import ConcurrencyError
 from coach.persistence.records import (
     CommitResult,
     ContextRecord,
+    Experiment,
+    ExperimentRun,
     IdentityRecord,
     MessageRecord,
     Page,
@@ -381,6 +383,56 @@ class DatabaseInterface(ABC):
             NotFoundError: ``part`` has no version ``version``; nothing changed.
             ConcurrencyError: the label moved since (or exists, or does not); nothing changed.
             ValueError: an empty label.
+        """
+
+    # -- experiments (stored turns tried again) -----------------------------------------------
+
+    @abstractmethod
+    async def add_experiment(self, experiment: Experiment) -> Experiment:
+        """Store a new experiment (``running``, without runs) and return it as stored.
+
+        Raises:
+            NotFoundError: the session does not exist; nothing is stored.
+            ValueError: it is not ``running``, or it holds runs.
+        """
+
+    @abstractmethod
+    async def add_experiment_run(self, run: ExperimentRun) -> ExperimentRun:
+        """Store one run of a running experiment, and note the experiment's heartbeat.
+
+        Raises:
+            NotFoundError: no such experiment.
+            ConcurrencyError: the experiment has ended, or holds a run of that number.
+            ValueError: the number is above the experiment's ``runs_requested``.
+        """
+
+    @abstractmethod
+    async def end_experiment(self, experiment_id: str, *, error: str | None = None) -> Experiment:
+        """End a running experiment: ``done``, or ``failed`` with ``error``. Returns it with
+        its runs.
+
+        Raises:
+            NotFoundError: no such experiment.
+            ConcurrencyError: it has ended already (by another process, say); nothing changed.
+        """
+
+    @abstractmethod
+    async def get_experiment(self, experiment_id: str) -> Experiment | None:
+        """Return the experiment with its runs (by number), or ``None``."""
+
+    @abstractmethod
+    async def list_experiments(
+        self,
+        *,
+        session_id: str | None = None,
+        status: ExperimentStatus | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> list[Experiment]:
+        """Return up to ``limit`` experiments, newest first, without their runs: of one
+        session, and/or with one status (``running`` ones, for recovery).
+
+        Raises:
+            ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).
         """
 
     # -- derived: the design note's single-record methods, built on the ones above -------------

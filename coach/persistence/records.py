@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 from coach.enums import (
     ActionStatus,
     CoachingState,
+    ExperimentStatus,
     IdentityCategory,
     IdentityState,
     MessageRole,
@@ -301,6 +302,59 @@ class PromptLabel(Record):
     updated_at: UTCDateTime = Field(default_factory=utcnow)
 
 
+#: The most runs one experiment may ask for.
+MAX_EXPERIMENT_RUNS = 10
+
+
+class ExperimentRun(Record):
+    """One new answer to an experiment's turn. Its actions and phase request are as the model
+    proposed them, not applied."""
+
+    experiment_id: str
+    number: int = Field(ge=1, le=MAX_EXPERIMENT_RUNS)
+    reply: str | None = None
+    #: ``{"type": ..., "params": {...}}`` per proposed action.
+    actions: list[JsonDict] = Field(default_factory=list)
+    requested_phase: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float = 0.0
+    #: Why the run failed (the model's error), or ``None``.
+    error: str | None = None
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+
+
+class Experiment(Record):
+    """A stored turn answered again ``runs_requested`` times with another prompt version set or
+    model, without touching the session: kept under a name, so a coach can come back to it.
+
+    Its runs are stored as each ends (``add_experiment_run``); ``get_experiment`` returns them
+    in ``runs``, by number. ``list_experiments`` leaves ``runs`` empty.
+    """
+
+    id: str = Field(default_factory=new_id)
+    name: str = Field(min_length=1)
+    session_id: str
+    turn_seq: int = Field(ge=1)
+    #: The prompt version set asked for (``PromptPin`` as JSON); ``None``: the active versions.
+    pin: JsonDict | None = None
+    #: The versions the runs used (``part@n+...``, as turns record them).
+    prompt_version: str
+    #: ``provider/model`` of the runs.
+    model: str
+    runs_requested: int = Field(ge=1, le=MAX_EXPERIMENT_RUNS)
+    status: ExperimentStatus = ExperimentStatus.RUNNING
+    error: str | None = None
+    created_by: str = ""
+    #: The process running it (``coach.process.ProcessId``), as a pending turn's ``owner``.
+    owner: str | None = None
+    #: When a run last ended (or the experiment began), for owners on another host.
+    heartbeat_at: UTCDateTime | None = None
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+    ended_at: UTCDateTime | None = None
+    runs: list[ExperimentRun] = Field(default_factory=list)
+
+
 T = TypeVar("T")
 
 
@@ -313,10 +367,13 @@ class Page(BaseModel, Generic[T]):
 
 
 __all__ = [
+    "MAX_EXPERIMENT_RUNS",
     "ActionItemRecord",
     "ActionResultRecord",
     "CommitResult",
     "ContextRecord",
+    "Experiment",
+    "ExperimentRun",
     "IdentityRecord",
     "JsonDict",
     "MessageRecord",

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from coach.enums import IdentityState, TurnStatus
+from coach.enums import ExperimentStatus, IdentityState, TurnStatus
 from coach.errors import (
     ConcurrencyError,
     DuplicateLabelError,
@@ -27,6 +27,8 @@ from coach.errors import (
 )
 from coach.persistence.records import (
     ContextRecord,
+    Experiment,
+    ExperimentRun,
     IdentityRecord,
     JsonDict,
     MessageRecord,
@@ -409,3 +411,54 @@ def label_moved(part: str, label: str, current: PromptLabel | None) -> Concurren
         f"{current.updated_by or 'someone'} at {current.updated_at:%Y-%m-%d %H:%M:%S} UTC). "
         "Reload and decide again."
     )
+
+
+# -- experiments ---------------------------------------------------------------------------------
+
+
+def check_new_experiment(experiment: Experiment, *, session_exists: bool) -> None:
+    """An experiment to add: running, without runs, on a stored session."""
+    if experiment.status is not ExperimentStatus.RUNNING or experiment.ended_at is not None:
+        raise ValueError(f"a new experiment is running, not {experiment.status.value}")
+    if experiment.runs:
+        raise ValueError("a new experiment holds no runs yet; add them with add_experiment_run")
+    if not session_exists:
+        raise NotFoundError(f"session {experiment.session_id} does not exist")
+
+
+def check_experiment_run(
+    run: ExperimentRun, experiment: Experiment | None, *, numbers_taken: Iterable[int]
+) -> None:
+    """A run to add: to a running experiment, numbered within its runs, once."""
+    running = _running_experiment(run.experiment_id, experiment)
+    if run.number > running.runs_requested:
+        raise ValueError(
+            f"experiment {running.name!r} asked for {running.runs_requested} runs; "
+            f"there is no run {run.number}"
+        )
+    if run.number in set(numbers_taken):
+        raise run_taken(running, run.number)
+
+
+def run_taken(experiment: Experiment, number: int) -> ConcurrencyError:
+    return ConcurrencyError(f"experiment {experiment.name!r} holds run {number} already")
+
+
+def ended_experiment(
+    experiment_id: str, experiment: Experiment | None, error: str | None
+) -> Experiment:
+    """The running experiment as it is to be stored when it ends (its runs left as they are)."""
+    running = _running_experiment(experiment_id, experiment)
+    status = ExperimentStatus.DONE if error is None else ExperimentStatus.FAILED
+    return running.model_copy(update={"status": status, "error": error, "ended_at": utcnow()})
+
+
+def _running_experiment(experiment_id: str, experiment: Experiment | None) -> Experiment:
+    if experiment is None:
+        raise NotFoundError(f"experiment {experiment_id} does not exist")
+    if experiment.status is not ExperimentStatus.RUNNING:
+        raise ConcurrencyError(
+            f"experiment {experiment.name!r} has ended ({experiment.status.value}); "
+            "its runs can no longer change"
+        )
+    return experiment

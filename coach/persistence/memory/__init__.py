@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from coach.enums import CoachingState, TurnStatus
+from coach.enums import CoachingState, ExperimentStatus, TurnStatus
 from coach.errors import PersistenceError
 from coach.persistence.base import DEFAULT_PAGE_SIZE, DatabaseInterface
 from coach.persistence.memory.store import SessionRow, Store, copy
@@ -22,6 +22,8 @@ from coach.persistence.paging import decode_cursor, encode_cursor
 from coach.persistence.records import (
     CommitResult,
     ContextRecord,
+    Experiment,
+    ExperimentRun,
     IdentityRecord,
     MessageRecord,
     Page,
@@ -38,10 +40,13 @@ from coach.persistence.records import (
     utcnow,
 )
 from coach.persistence.rules import (
+    check_experiment_run,
     check_keyset_page,
     check_label_move,
+    check_new_experiment,
     check_new_prompt_version,
     check_page_size,
+    ended_experiment,
 )
 
 
@@ -394,6 +399,62 @@ class InMemoryDatabase(DatabaseInterface):
             )
             self._store.prompt_labels[(part, label)] = moved
             return copy(moved)
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    async def add_experiment(self, experiment: Experiment) -> Experiment:
+        async with self._open():
+            check_new_experiment(
+                experiment, session_exists=experiment.session_id in self._store.sessions
+            )
+            self._store.experiments[experiment.id] = copy(experiment)
+            return copy(experiment)
+
+    async def add_experiment_run(self, run: ExperimentRun) -> ExperimentRun:
+        async with self._open():
+            experiment = self._store.experiments.get(run.experiment_id)
+            taken = [] if experiment is None else [r.number for r in experiment.runs]
+            check_experiment_run(run, experiment, numbers_taken=taken)
+            assert experiment is not None
+            experiment.runs.append(copy(run))
+            experiment.heartbeat_at = run.created_at
+            return copy(run)
+
+    async def end_experiment(self, experiment_id: str, *, error: str | None = None) -> Experiment:
+        async with self._open():
+            ended = ended_experiment(
+                experiment_id, self._store.experiments.get(experiment_id), error
+            )
+            self._store.experiments[experiment_id] = ended
+            return _with_runs_by_number(ended)
+
+    async def get_experiment(self, experiment_id: str) -> Experiment | None:
+        async with self._open():
+            experiment = self._store.experiments.get(experiment_id)
+            return None if experiment is None else _with_runs_by_number(experiment)
+
+    async def list_experiments(
+        self,
+        *,
+        session_id: str | None = None,
+        status: ExperimentStatus | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> list[Experiment]:
+        check_page_size(limit)
+        async with self._open():
+            found = [
+                e
+                for e in self._store.experiments.values()
+                if (session_id is None or e.session_id == session_id)
+                and (status is None or e.status is status)
+            ]
+            found.sort(key=lambda e: (e.created_at, e.id), reverse=True)
+            return [e.model_copy(deep=True, update={"runs": []}) for e in found[:limit]]
+
+
+def _with_runs_by_number(experiment: Experiment) -> Experiment:
+    runs = sorted(experiment.runs, key=lambda r: r.number)
+    return experiment.model_copy(deep=True, update={"runs": runs})
 
 
 def _user_matches(user: UserRecord, prefix: str) -> bool:

@@ -18,6 +18,7 @@ from coach.persistence import rules
 from coach.persistence.records import (
     CommitResult,
     ContextRecord,
+    Experiment,
     IdentityRecord,
     MessageRecord,
     PromptLabel,
@@ -80,6 +81,8 @@ class Store:
     #: Part -> its versions, oldest first (version k at index k - 1).
     prompt_versions: dict[str, list[PromptVersion]] = field(default_factory=dict)
     prompt_labels: dict[tuple[str, str], PromptLabel] = field(default_factory=dict)
+    #: Experiment id -> the experiment with its runs, in the order they were added.
+    experiments: dict[str, Experiment] = field(default_factory=dict)
 
     def commit(self, commit: TurnCommit, now: datetime) -> CommitResult:
         """Check every part of ``commit`` (``rules``), then write it all: a refused commit
@@ -214,6 +217,9 @@ class Store:
         self.turns.pop(session_id, None)
         self.live.pop(session_id, None)
         del self.sessions[session_id]
+        for experiment in list(self.experiments.values()):
+            if experiment.session_id == session_id:
+                del self.experiments[experiment.id]
         for identity in list(self.identities.values()):
             if identity.session_id == session_id:
                 self.identities[identity.id] = identity.model_copy(update={"session_id": None})

@@ -20,12 +20,14 @@ from typing import TypeVar
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.engine import Connection
 
-from coach.enums import CoachingState
+from coach.enums import CoachingState, ExperimentStatus
 from coach.errors import CoachError, ConcurrencyError, PersistenceError, SchemaMissingError
 from coach.persistence.base import DEFAULT_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import (
     CommitResult,
     ContextRecord,
+    Experiment,
+    ExperimentRun,
     IdentityRecord,
     MessageRecord,
     Page,
@@ -42,7 +44,7 @@ from coach.persistence.records import (
     utcnow,
 )
 from coach.persistence.rules import check_keyset_page, check_new_prompt_version, check_page_size
-from coach.persistence.sql import migrate, prompts, queries, reads
+from coach.persistence.sql import experiments, migrate, prompts, queries, reads
 from coach.persistence.sql.engine import Engines, is_sqlite_memory, parse_url, sqlite_path
 from coach.persistence.sql.errors import DRIVER_ERRORS, INIT_COMMAND, translate
 from coach.persistence.sql.tables import contexts, identities, sessions, states, users
@@ -382,6 +384,45 @@ class SQLDatabase(DatabaseInterface):
         return await self._write(
             f"moving label {label!r} of prompt part {part!r}",
             lambda conn: prompts.set_label(conn, part, label, version, expected_revision, by),
+        )
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    async def add_experiment(self, experiment: Experiment) -> Experiment:
+        return await self._write(
+            f"saving experiment {experiment.name!r}",
+            partial(experiments.add, experiment=experiment),
+        )
+
+    async def add_experiment_run(self, run: ExperimentRun) -> ExperimentRun:
+        return await self._write(
+            f"saving run {run.number} of experiment {run.experiment_id}",
+            partial(experiments.add_run, run=run),
+        )
+
+    async def end_experiment(self, experiment_id: str, *, error: str | None = None) -> Experiment:
+        return await self._write(
+            f"ending experiment {experiment_id}",
+            lambda conn: experiments.end(conn, experiment_id, error),
+        )
+
+    async def get_experiment(self, experiment_id: str) -> Experiment | None:
+        return await self._read(
+            f"loading experiment {experiment_id}",
+            partial(experiments.get, experiment_id=experiment_id),
+        )
+
+    async def list_experiments(
+        self,
+        *,
+        session_id: str | None = None,
+        status: ExperimentStatus | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> list[Experiment]:
+        check_page_size(limit)
+        return await self._read(
+            "loading the experiments",
+            lambda conn: experiments.listed(conn, session_id, status, limit),
         )
 
     async def get_turn(self, session_id: str, seq: int) -> TurnRecord | None:

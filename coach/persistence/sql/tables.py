@@ -277,6 +277,52 @@ class PromptLabelRow(Base):
     )
 
 
+class ExperimentRow(Base):
+    """Stored turns tried again (``Experiment``), kept with their session."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    session_id: Mapped[str] = mapped_column(KEY, ForeignKey("sessions.id", ondelete="CASCADE"))
+    turn_seq: Mapped[int] = mapped_column(Integer)
+    pin: Mapped[dict[str, Any] | None] = mapped_column(JSON_TYPE)
+    prompt_version: Mapped[str] = mapped_column(String)
+    model: Mapped[str] = mapped_column(String)
+    runs_requested: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(ENUM_TEXT)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String)
+    owner: Mapped[str | None] = mapped_column(String)
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_experiments_created_at_id", "created_at", "id"),
+        Index("ix_experiments_session_id_created_at", "session_id", "created_at"),
+    )
+
+
+class ExperimentRunRow(Base):
+    """An experiment's runs, stored as each ends (``ExperimentRun``)."""
+
+    __tablename__ = "experiment_runs"
+
+    experiment_id: Mapped[str] = mapped_column(
+        KEY, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    reply: Mapped[str | None] = mapped_column(Text)
+    actions: Mapped[list[Any]] = mapped_column(JSON_TYPE)
+    requested_phase: Mapped[str | None] = mapped_column(ENUM_TEXT)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
 def _table(row: type[Base]) -> Table:
     return cast(Table, row.__table__)
 
@@ -291,6 +337,8 @@ turns = _table(TurnRow)
 prompt_parts = _table(PromptPartRow)
 prompt_versions = _table(PromptVersionRow)
 prompt_labels = _table(PromptLabelRow)
+experiments = _table(ExperimentRow)
+experiment_runs = _table(ExperimentRunRow)
 
 #: The tables of the coaching records, parents first (the order ``count_records`` reports
 #: them in); the prompt tables are the coaches', not the clients'.
