@@ -14,8 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
-from coach.persistence.records import TurnSummary
+
+class Owned(Protocol):
+    """Work stored with the process that runs it: a pending turn, a running experiment."""
+
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def heartbeat_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -73,12 +83,13 @@ def is_running(owner: ProcessId) -> bool | None:
     return not owner.started or not started or owner.started == started
 
 
-def is_orphaned(turn: TurnSummary, *, now: datetime, stale_after: timedelta) -> bool:
-    """Whether a pending turn's process is gone: certainly (this host), or by its heartbeat
-    (another host, or an owner that cannot be read), which is older than ``stale_after``."""
-    owner = ProcessId.parse(turn.owner)
+def is_orphaned(work: Owned, *, now: datetime, stale_after: timedelta) -> bool:
+    """Whether the process of a pending turn (or running experiment) is gone: certainly (this
+    host), or by its heartbeat (another host, or an owner that cannot be read), which is older
+    than ``stale_after``."""
+    owner = ProcessId.parse(work.owner)
     running = None if owner is None else is_running(owner)
     if running is not None:
         return not running
-    last = turn.heartbeat_at or turn.created_at
+    last = work.heartbeat_at or work.created_at
     return now - last > stale_after

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import unicodedata
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from coach.actions import response_schema
@@ -29,8 +29,9 @@ from coach.prompts import RenderedPrompt
 from coach.prompts.library import PIN_KEY, PromptLibrary, PromptPin
 from coach.prompts.variables import welcome_variables
 from coach.turns import TurnEvent, TurnHandle, TurnJobs, TurnProgress, TurnResult
+from coach.turns.experiments import ExperimentJobs
 from coach.turns.jobs import session_not_started
-from coach.turns.trials import Trial, TrialRun, try_turn
+from coach.turns.trials import OnRun, Trial, try_turn
 from coach.window import bound_words
 
 __all__ = [
@@ -115,6 +116,8 @@ class CoachService:
             summary_max_words=summary_max_words,
         )
         self.turns = TurnJobs(llm_client, db, self.context_manager, self.prompts)
+        #: Stored turns tried again, as tasks of the engine (the prompt lab's experiments).
+        self.experiments = ExperimentJobs(llm_client, db, self.prompts)
         self.max_message_chars = max_message_chars
         self._starting: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -300,8 +303,10 @@ class CoachService:
         return self.turns.running(session_id)
 
     async def aclose(self) -> None:
-        """Wait for the turns running here to be stored (before closing the database)."""
+        """Wait for the turns and experiments running here to be stored (before closing the
+        database)."""
         await self.turns.aclose()
+        await self.experiments.aclose()
 
     # -- inspection -------------------------------------------------------------------------------
 
@@ -312,14 +317,17 @@ class CoachService:
         *,
         runs: int = 3,
         pin: PromptPin | None = None,
-        on_run: Callable[[TrialRun], None] | None = None,
+        model: str | None = None,
+        on_run: OnRun | None = None,
     ) -> Trial:
         """Answer stored turn ``seq`` again ``runs`` times with the versions ``pin`` selects
-        (the active ones by default), in parallel, writing nothing (``coach.turns.trials``)."""
+        (the active ones by default) and ``model`` (the engine's by default), in parallel,
+        writing nothing (``coach.turns.trials``). ``experiments.start`` runs the same as a
+        task and keeps it."""
         return await try_turn(
             self.db,
             self.prompts,
-            self.llm_client,
+            self.llm_client if not model else self.llm_client.with_model(model),
             session_id,
             seq,
             runs=runs,

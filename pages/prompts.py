@@ -1,5 +1,6 @@
 """Prompts: every prompt part with its versions; edit with a live preview on a stored session,
-save as a new version, compare two versions, activate (``/prompts?part=…``)."""
+save as a new version, compare two versions, activate, and try a stored turn again with other
+versions (``/prompts?part=…``)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,14 @@ active = next((x for x in labels if x.label == ACTIVE), None)
 
 st.markdown(f"#### {part}: history")
 prompts.history(versions, labels)
-edit, compare, activate = st.tabs(["Edit", "Compare", "Activate"], key="prompt_tab")
+edit, compare, activate, trial = st.tabs(
+    ["Edit", "Compare", "Activate", "Try a turn"], key="prompt_tab"
+)
 with edit:
     prompts.editor(runtime, part, current, sessions)
 with compare:
     prompts.compare(part, versions)
 with activate:
     prompts.activate(runtime, part, versions, active)
+with trial:
+    prompts.try_a_turn(runtime, part, versions, active, sessions)

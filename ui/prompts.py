@@ -14,8 +14,9 @@ from coach.persistence.records import PromptLabel, PromptVersion, SessionSummary
 from coach.prompts import lab
 from coach.prompts.loader import PromptError
 from coach.prompts.store import ACTIVE, DEFAULT
+from ui import experiments
 from ui.app_runtime import AppRuntime
-from ui.render import show_error
+from ui.render import show_error, stop_on_error
 from ui.tables import TIME_FORMAT
 
 FLASH_KEY = "prompts_flash"
@@ -198,3 +199,42 @@ def _activate(runtime: AppRuntime, part: str, version: int, seen: int | None) ->
         return
     st.session_state[FLASH_KEY] = f"{part}@{moved.version} is active"
     st.session_state["activate_sure"] = False
+
+
+def try_a_turn(
+    runtime: AppRuntime,
+    part: str,
+    versions: Sequence[PromptVersion],
+    active: PromptLabel | None,
+    sessions: Sequence[SessionSummary],
+) -> None:
+    """Try a stored turn again (``ui.experiments``), offering the part's newest version when
+    it is not the active one; and every kept experiment."""
+    answered = [s for s in sessions if s.turn_count]
+    if not answered:
+        st.caption("No stored session has a turn yet: chat with the coach or load the demo.")
+    else:
+        labels = {s.session_id: f"{s.session_id[:8]} · user {s.user_id[:8]}" for s in answered}
+        left, right = st.columns([3, 1])
+        session_id = left.selectbox(
+            "Session", list(labels), format_func=labels.__getitem__, key="try_session"
+        )
+        session = next(s for s in answered if s.session_id == session_id)
+        seq = right.number_input(
+            "Turn", 1, session.turn_count, session.turn_count, key=f"try_turn_{session_id}"
+        )
+        newest = versions[-1].version if versions else None
+        offered = f"{part}={newest}" if active is None or newest != active.version else ""
+        experiments.on_turn(
+            runtime, session_id, int(seq), key=f"prompts_{session_id}_{seq}", versions=offered
+        )
+    st.markdown("##### Kept experiments")
+    with stop_on_error(runtime):
+        kept = runtime.run(runtime.db.list_experiments(limit=100))
+    if not kept:
+        st.caption("None yet: try a turn above, or from a turn in the session inspector.")
+        return
+    experiments.experiments_table(kept)
+    chosen = experiments.kept_experiments(runtime, key="prompts_all_experiments")
+    if chosen is not None:
+        experiments.show(runtime, chosen)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from coach.errors import LLMResponseError
+from coach.errors import ConfigurationError, LLMResponseError
 
 Role = Literal["system", "user", "assistant"]
 
@@ -161,6 +161,21 @@ class LLMClient(ABC):
         Returns:
             The number of tokens.
         """
+
+    def with_model(self, model: str) -> LLMClient:
+        """A client that asks ``model`` instead (for trying a turn with another model). The
+        copy shares this client's connections; close only this one.
+
+        Raises:
+            ConfigurationError: this client answers with its own model only.
+        """
+        if model == self.model:
+            return self
+        raise ConfigurationError(
+            f"the {self.provider} client answers with {self.model!r} only, not {model!r}; to try "
+            "other models, use an OpenAI-compatible server (COACH_LLM_PROVIDER=openai with "
+            "COACH_OPENAI_BASE_URL and COACH_OPENAI_API_KEY)"
+        )
 
     async def aclose(self) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """Release connections, threads or models held by the client.

@@ -20,6 +20,7 @@ say what to do; the API key never appears in them.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import re
 import time
@@ -126,6 +127,13 @@ class OpenAIClient(LLMClient):
             f"OpenAIClient(model={self.model!r}, base_url={self.base_url!r}, "
             f"structured_mode={self.structured_mode!r})"
         )
+
+    def with_model(self, model: str) -> OpenAIClient:
+        if not model.strip():
+            raise ConfigurationError("name the model to ask (for example gpt-5.4-mini)")
+        switched = copy.copy(self)
+        switched.model = model.strip()
+        return switched
 
     def _sdk(self) -> AsyncOpenAI:
         loop = asyncio.get_running_loop()

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coach.persistence.base import DatabaseInterface
+from coach.persistence.records import ExperimentRun
 from coach.prompts.lab import diff, find_version, label_of, overview, save_edit, version_text
 from coach.prompts.library import PromptPin
 from coach.prompts.loader import PromptError
 from coach.prompts.store import ACTIVE, DEFAULT, move_label
-from coach.turns.trials import Trial, TrialRun
+from coach.turns.experiments import experiment_trial
+from coach.turns.trials import OnRun, Trial
 
 if TYPE_CHECKING:
     from coach.service import CoachService
@@ -65,7 +67,13 @@ def add_try_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="PART=N",
         help="use version N of PART (repeatable; wins over --label)",
     )
-    trial.add_argument("--provider", choices=["openai", "local"], help="the model to ask")
+    trial.add_argument("--provider", choices=["openai", "local"], help="the client to ask")
+    trial.add_argument("--model", help="the model to ask (OpenAI-compatible servers only)")
+    trial.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="store the runs as an experiment with this name (shown on the Prompts page)",
+    )
     trial.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -73,18 +81,53 @@ async def run_try(args: argparse.Namespace, service: CoachService) -> int:
     """Run ``try``; exit status 1 when every run failed."""
     pin = PromptPin.parse(args.label, ",".join(args.version))
 
-    def progress(run: TrialRun) -> None:
+    async def progress(run: ExperimentRun) -> None:
         if not args.json:
             print(f"  run {run.number} done ({run.latency_ms:,.0f} ms)", file=sys.stderr)
 
-    trial = await service.try_turn(
-        args.session_id, args.turn, runs=args.runs, pin=pin, on_run=progress
-    )
+    if args.keep:
+        trial = await _kept_trial(args, service, pin, progress)
+    else:
+        trial = await service.try_turn(
+            args.session_id, args.turn, runs=args.runs, pin=pin, model=args.model, on_run=progress
+        )
     if args.json:
         print(json.dumps(trial.as_json(), indent=2, ensure_ascii=False))
     else:
         _print_trial(trial)
     return 0 if any(run.error is None for run in trial.runs) else 1
+
+
+async def _kept_trial(
+    args: argparse.Namespace, service: CoachService, pin: PromptPin | None, progress: OnRun
+) -> Trial:
+    """The trial run as an experiment of the engine, followed to its end."""
+    jobs = service.experiments
+    started = await jobs.start(
+        args.session_id,
+        args.turn,
+        runs=args.runs,
+        pin=pin,
+        model=args.model,
+        name=args.keep,
+        by=getpass.getuser(),
+    )
+    handle, seen, shown = jobs.handle(started.id), 0, set[int]()
+    while handle is not None:
+        now = await handle.wait(seen)
+        seen = now.seen
+        for number in sorted(set(now.ended) - shown):
+            shown.add(number)
+            await progress(now.ended[number])
+        if now.error is not None:
+            raise now.error
+        if now.done:
+            break
+    ended = await service.db.get_experiment(started.id)
+    assert ended is not None
+    if not args.json:
+        print(f"kept as experiment {ended.name!r} ({ended.id})", file=sys.stderr)
+    return await experiment_trial(service.db, ended)
 
 
 def _print_trial(trial: Trial) -> None:

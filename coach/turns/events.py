@@ -77,6 +77,22 @@ class TurnResult(BaseModel):
 TurnEvent = TextDelta | TurnResult
 
 
+class Changes:
+    """Tells waiters on the engine's loop that something changed (``notify``)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, within_s: float) -> None:
+        """Until the next change, or ``within_s`` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), within_s)
+
+
 @dataclass
 class TurnProgress:
     """What a follower sees of a turn: the events since it last looked, and the turn's state."""
@@ -106,7 +122,7 @@ class TurnHandle:
     result: TurnResult | None = None
     error: BaseException | None = None
     _events: list[TurnEvent] = field(default_factory=list)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _changes: Changes = field(default_factory=Changes)
 
     @property
     def done(self) -> bool:
@@ -123,14 +139,12 @@ class TurnHandle:
         self._notify()
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._changes.notify()
 
     async def wait(self, seen: int = 0, *, within_s: float = 1.0) -> TurnProgress:
         """The events after the first ``seen``, waiting up to ``within_s`` seconds for one."""
         if len(self._events) <= seen and not self.done:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), within_s)
+            await self._changes.wait(within_s)
         return TurnProgress(
             events=self._events[seen:],
             seen=len(self._events),

@@ -3,47 +3,54 @@ summary, its prompt variables), with another prompt version set or model, N time
 writing anything to the session.
 
 A run's reply is parsed as a turn's is; its actions and phase request are shown as the model
-proposed them, not applied (the session's records have moved on since that turn).
+proposed them, not applied (the session's records have moved on since that turn). The runs
+stream in parallel, at most ``concurrency`` at once. ``coach.turns.experiments`` runs a trial
+as a task of the engine and stores it as an experiment; ``try_turn`` runs one and returns it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from coach.actions import response_schema
 from coach.actions.reply import parse_reply
 from coach.enums import CoachingState
-from coach.errors import InputError, LLMError
-from coach.llm.base import LLMClient, LLMRequest
+from coach.errors import InputError, LLMError, LLMResponseError
+from coach.llm.base import LLMClient, LLMRequest, LLMResponse, TextDelta
 from coach.persistence.base import DatabaseInterface
-from coach.persistence.records import MessageRecord, TurnRecord
+from coach.persistence.records import (
+    MAX_EXPERIMENT_RUNS,
+    ExperimentRun,
+    MessageRecord,
+    TurnRecord,
+)
 from coach.prompts.library import PromptLibrary, PromptPin
 from coach.prompts.loader import PromptError
 from coach.prompts.variables import PROMPT_VARIABLES, SUMMARY_MESSAGE
 from coach.window import model_messages
 
-MAX_RUNS = 10
+MAX_RUNS = MAX_EXPERIMENT_RUNS
 #: Runs waiting on the model at once, by default (as the evals of SPEC §6).
 DEFAULT_CONCURRENCY = 8
 
+#: Called with a run's number and the reply's next piece of text, as it streams.
+OnDelta = Callable[[int, str], None]
+#: Awaited with each run as it ends (in the order they end).
+OnRun = Callable[[ExperimentRun], Awaitable[None]]
+
 
 @dataclass(frozen=True)
-class TrialRun:
-    """One new answer to the turn's input."""
+class TrialInput:
+    """What a stored turn sent to the model, built again with the chosen prompt versions."""
 
-    number: int
-    reply: str | None = None
-    #: The actions as the model proposed them (``type`` and ``params``), not applied.
-    actions: list[dict[str, Any]] = field(default_factory=list)
-    requested_phase: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    latency_ms: float = 0.0
-    error: str | None = None
+    stored: TurnRecord
+    request: LLMRequest
+    #: The versions used now (``part@n+...``).
+    prompt_version: str
 
 
 @dataclass(frozen=True)
@@ -57,12 +64,11 @@ class Trial:
     stored_reply: str | None
     prompt_version: str
     model: str
-    runs: list[TrialRun]
+    runs: list[ExperimentRun]
 
     @property
     def stored_actions(self) -> list[dict[str, Any]]:
-        """The stored turn's actions as a run's are shown (``type`` and ``params``)."""
-        return [{"type": a.type, "params": a.params} for a in self.stored.actions]
+        return stored_actions(self.stored)
 
     def as_json(self) -> dict[str, Any]:
         stored = self.stored
@@ -80,34 +86,35 @@ class Trial:
             },
             "prompt_version": self.prompt_version,
             "model": self.model,
-            "runs": [asdict(run) for run in self.runs],
+            "runs": [run.model_dump(mode="json", exclude={"experiment_id"}) for run in self.runs],
         }
 
 
-async def try_turn(
+def check_runs(runs: int) -> None:
+    if not 1 <= runs <= MAX_RUNS:
+        raise InputError(f"runs must be between 1 and {MAX_RUNS}, got {runs}")
+
+
+def stored_actions(turn: TurnRecord) -> list[dict[str, Any]]:
+    """A stored turn's actions as a run's are shown (``type`` and ``params``)."""
+    return [{"type": a.type, "params": a.params} for a in turn.actions]
+
+
+async def prepare(
     db: DatabaseInterface,
     prompts: PromptLibrary,
-    client: LLMClient,
     session_id: str,
     seq: int,
-    *,
-    runs: int = 3,
-    pin: PromptPin | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    on_run: Callable[[TrialRun], None] | None = None,
-) -> Trial:
-    """Answer turn ``seq`` of the session again ``runs`` times, at most ``concurrency`` at
-    once, with the versions ``pin`` selects (the active ones when ``None``). Nothing is written.
-
-    ``on_run`` is called with each run as it ends (in the order they end).
+    pin: PromptPin | None,
+) -> TrialInput:
+    """The input of turn ``seq`` of the session, with the versions ``pin`` selects (the active
+    ones when ``None``).
 
     Raises:
-        InputError: ``runs`` is not 1–10, or the turn does not exist.
+        InputError: the turn, or a message of its window, does not exist.
         PromptError: the turn is older than the prompt lab (it recorded no prompt variables),
             or the pin selects no valid version set.
     """
-    if not 1 <= runs <= MAX_RUNS:
-        raise InputError(f"runs must be between 1 and {MAX_RUNS}, got {runs}")
     stored = await db.get_turn(session_id, seq)
     if stored is None:
         raise InputError(f"session {session_id} has no turn {seq}")
@@ -129,30 +136,114 @@ async def try_turn(
         response_schema=response_schema(stored.state_before),
         schema_name="coach_reply",
     )
+    return TrialInput(stored=stored, request=request, prompt_version=prompt.version)
+
+
+async def run_all(
+    client: LLMClient,
+    request: LLMRequest,
+    runs: int,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    experiment_id: str = "",
+    on_delta: OnDelta | None = None,
+    on_run: OnRun | None = None,
+) -> list[ExperimentRun]:
+    """Answer ``request`` ``runs`` times, at most ``concurrency`` at once; runs numbered from 1.
+
+    A run the model fails holds the reason (``error``); the others go on.
+    """
+    check_runs(runs)
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(number: int) -> TrialRun:
+    async def one(number: int) -> ExperimentRun:
         async with gate:
-            run = await _run(client, request, number)
+            run = await answer(client, request, number, experiment_id, on_delta)
         if on_run is not None:
-            on_run(run)
+            await on_run(run)
         return run
 
-    done = await asyncio.gather(*(one(n) for n in range(1, runs + 1)))
-    answer = (
-        await db.get_message(session_id, stored.coach_message_id)
-        if stored.coach_message_id
-        else None
+    return list(await asyncio.gather(*(one(n) for n in range(1, runs + 1))))
+
+
+async def answer(
+    client: LLMClient,
+    request: LLMRequest,
+    number: int,
+    experiment_id: str = "",
+    on_delta: OnDelta | None = None,
+) -> ExperimentRun:
+    """One run: the model's streamed reply, parsed as a turn's is."""
+    started = time.perf_counter()
+    response: LLMResponse | None = None
+    try:
+        async for event in client.stream(request):
+            if isinstance(event, TextDelta):
+                if on_delta is not None:
+                    on_delta(number, event.text)
+            else:
+                response = event
+        if response is None:
+            raise LLMResponseError(f"the {client.provider} client ended its stream without a reply")
+        reply = parse_reply(response.data)
+    except LLMError as e:
+        return ExperimentRun(
+            experiment_id=experiment_id, number=number, error=e.reason, latency_ms=_ms(started)
+        )
+    requested = next(
+        (a.params.get("to_state") for a in reply.actions if a.type == "transition_state"), None
     )
+    return ExperimentRun(
+        experiment_id=experiment_id,
+        number=number,
+        reply=reply.message,
+        actions=[{"type": a.type, "params": a.params} for a in reply.actions],
+        requested_phase=requested if isinstance(requested, str) else None,
+        input_tokens=response.usage.input_tokens,
+        output_tokens=response.usage.output_tokens,
+        latency_ms=_ms(started),
+    )
+
+
+async def try_turn(
+    db: DatabaseInterface,
+    prompts: PromptLibrary,
+    client: LLMClient,
+    session_id: str,
+    seq: int,
+    *,
+    runs: int = 3,
+    pin: PromptPin | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_run: OnRun | None = None,
+) -> Trial:
+    """Answer turn ``seq`` of the session again ``runs`` times (``run_all``) with the versions
+    ``pin`` selects, and return the result. Nothing is written.
+
+    Raises:
+        InputError: ``runs`` is not 1–10, or the turn does not exist.
+        PromptError: as ``prepare``.
+    """
+    check_runs(runs)
+    trial = await prepare(db, prompts, session_id, seq, pin)
+    done = await run_all(client, trial.request, runs, concurrency=concurrency, on_run=on_run)
     return Trial(
         session_id=session_id,
         seq=seq,
-        stored=stored,
-        stored_reply=None if answer is None else answer.content,
-        prompt_version=prompt.version,
+        stored=trial.stored,
+        stored_reply=await stored_reply(db, trial.stored),
+        prompt_version=trial.prompt_version,
         model=f"{client.provider}/{client.model}",
-        runs=list(done),
+        runs=done,
     )
+
+
+async def stored_reply(db: DatabaseInterface, turn: TurnRecord) -> str | None:
+    """The reply the client got in ``turn`` (``None`` for a failed turn)."""
+    if not turn.coach_message_id:
+        return None
+    answer = await db.get_message(turn.session_id, turn.coach_message_id)
+    return None if answer is None else answer.content
 
 
 async def _window_messages(db: DatabaseInterface, turn: TurnRecord) -> list[MessageRecord]:
@@ -167,28 +258,6 @@ async def _window_messages(db: DatabaseInterface, turn: TurnRecord) -> list[Mess
             raise InputError(f"message {message_id} of turn {turn.seq} is no longer stored")
         messages.append(message)
     return messages
-
-
-async def _run(client: LLMClient, request: LLMRequest, number: int) -> TrialRun:
-    started = time.perf_counter()
-    try:
-        response = await client.complete(request)
-        reply = parse_reply(response.data)
-    except LLMError as e:
-        return TrialRun(number, error=e.reason, latency_ms=_ms(started))
-    actions: list[dict[str, Any]] = [{"type": a.type, "params": a.params} for a in reply.actions]
-    requested = next(
-        (a.params.get("to_state") for a in reply.actions if a.type == "transition_state"), None
-    )
-    return TrialRun(
-        number,
-        reply=reply.message,
-        actions=actions,
-        requested_phase=requested if isinstance(requested, str) else None,
-        input_tokens=response.usage.input_tokens,
-        output_tokens=response.usage.output_tokens,
-        latency_ms=_ms(started),
-    )
 
 
 def _ms(started: float) -> float:

@@ -21,11 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page
 
 from coach.demo import play_demo
 from devtools import serve
 from devtools.fake_openai import FakeOpenAIServer
-from tests.browser.helpers import VIEWPORT, AppProcess, AppServer, Demo, run_on_database
+from tests.browser.helpers import (
+    VIEWPORT,
+    AppProcess,
+    AppServer,
+    Demo,
+    no_exception,
+    run_on_database,
+    wait_ready,
+)
 
 #: Tests that must meet a server nobody has visited yet run first among the browser tests, and
 #: the screenshots next (so they show the demo data only).
@@ -145,3 +154,29 @@ def llm(app_server: AppServer) -> Iterator[FakeOpenAIServer]:
     server.reset()
     yield server
     server.reset()
+
+
+SCREENSHOTS_ENV = "COACH_TEST_SCREENSHOTS_DIR"
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder named by ``$COACH_TEST_SCREENSHOTS_DIR``, else a new temporary one."""
+    named = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(named) if named else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def shoot(page: Page, shots: Path) -> Callable[[str], None]:
+    """Wait until the page is ready and error-free, then save it as ``<name>.png``."""
+
+    def save(name: str) -> None:
+        wait_ready(page)
+        no_exception(page)
+        path = shots / f"{name}.png"
+        page.screenshot(path=path, animations="disabled", caret="hide")
+        assert path.read_bytes().startswith(b"\x89PNG"), f"{path} is no PNG"
+
+    return save

@@ -338,3 +338,10 @@ def poll(until: Callable[[], bool], *, timeout_s: float, every_s: float = 0.05) 
             return True
         time.sleep(every_s)
     return until()
+
+
+def to_top(element: Locator) -> None:
+    """Scroll ``element`` to the top of the page, below Streamlit's header."""
+    element.evaluate(
+        "e => { e.style.scrollMarginTop = '70px'; e.scrollIntoView({block: 'start'}); }"
+    )

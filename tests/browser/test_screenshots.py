@@ -7,49 +7,16 @@ They go to a temporary folder, so a test run changes no tracked file. ``make scr
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import AppServer, no_exception, wait_ready
+from tests.browser.helpers import AppServer, to_top
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS_ENV = "COACH_TEST_SCREENSHOTS_DIR"
 TABS = ("State", "Context", "Identities", "Turns", "Prompt", "User")
-
-
-def to_top(element: Locator) -> None:
-    """Scroll ``element`` to the top of the page, below Streamlit's header."""
-    element.evaluate(
-        "e => { e.style.scrollMarginTop = '70px'; e.scrollIntoView({block: 'start'}); }"
-    )
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder named by ``$COACH_TEST_SCREENSHOTS_DIR``, else a new temporary one."""
-    named = os.environ.get(SCREENSHOTS_ENV)
-    folder = Path(named) if named else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def shoot(page: Page, shots: Path) -> Callable[[str], None]:
-    """Wait until the page is ready and error-free, then save it as ``<name>.png``."""
-
-    def save(name: str) -> None:
-        wait_ready(page)
-        no_exception(page)
-        path = shots / f"{name}.png"
-        page.screenshot(path=path, animations="disabled", caret="hide")
-        assert path.read_bytes().startswith(b"\x89PNG"), f"{path} is no PNG"
-
-    return save
 
 
 def test_screenshot_the_coach(

@@ -3,11 +3,14 @@ command's output, and every refusal with its message, exit status 1 and nothing 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
+from coach.persistence.factory import create_database_from_url
+from coach.persistence.records import Experiment
 from devtools.fake_openai import FakeOpenAIServer, FakeReply
 from tests.engine.test_cli import coach, stored
 
@@ -211,3 +214,39 @@ def test_try_works_offline_with_the_bundled_model(db_url: str) -> None:
     # The tiny model's replies are schema-constrained: each run has a reply to show.
     assert all(r["error"] is None and r["reply"] for r in result["runs"]), result["runs"]
     assert stored(db_url) == before
+
+
+def test_try_keeps_an_experiment_with_another_model_when_asked(
+    db_url: str, fake_openai: FakeOpenAIServer
+) -> None:
+    session = demo_session(db_url)
+    before = stored(db_url)
+    for text in ("Kept one.", "Kept two."):
+        fake_openai.enqueue(FakeReply(content=json.dumps({"message": text, "actions": []})))
+    env = {"COACH_OPENAI_API_KEY": "sk-test", "COACH_OPENAI_BASE_URL": fake_openai.base_url}
+    args = ("try", session, "--turn", "2", "--runs", "2", "--provider", "openai")
+    done = coach(db_url, *args, "--model", "bigger-model", "--keep", "warmer intro", **env)
+    assert done.returncode == 0, done.stderr
+    assert "kept as experiment 'warmer intro'" in done.stderr
+    assert "now:    persona@1+introduction@1+response_format@1 · openai/bigger-model" in done.stdout
+    assert {r.body["model"] for r in fake_openai.requests} == {"bigger-model"}
+    assert stored(db_url) == before  # the session is untouched; the experiment is kept
+    kept = asyncio.run(_experiments(db_url))
+    assert [(e.name, e.status.value, e.model) for e in kept] == [
+        ("warmer intro", "done", "openai/bigger-model")
+    ]
+    assert sorted(r.reply or "" for r in kept[0].runs) == ["Kept one.", "Kept two."]
+    # The bundled model has one model only: asking for another is refused, and nothing kept.
+    refused_model = coach(db_url, *args[:6], "--provider", "local", "--model", "x", "--keep", "y")
+    assert refused_model.returncode == 1
+    assert "answers with 'SmolLM2-135M-Instruct' only" in refused_model.stderr
+    assert len(asyncio.run(_experiments(db_url))) == 1
+
+
+async def _experiments(url: str) -> list[Experiment]:
+    db = create_database_from_url(url)
+    try:
+        listed = await db.list_experiments()
+        return [e for e in [await db.get_experiment(x.id) for x in listed] if e is not None]
+    finally:
+        await db.close()

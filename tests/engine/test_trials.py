@@ -4,6 +4,7 @@ parallel, nothing written; clear refusals."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,13 +12,14 @@ import pytest
 from coach.demo import play_demo
 from coach.enums import CoachingState, MessageRole
 from coach.errors import InputError, LLMRateLimitError
-from coach.llm.base import LLMRequest, LLMResponse
+from coach.llm.base import LLMRequest, StreamEvent
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence import DatabaseInterface, PromptVersion, TurnRecord, create_database
+from coach.persistence.records import ExperimentRun
 from coach.prompts import PromptError
 from coach.prompts.library import PromptPin
 from coach.service import CoachService
-from coach.turns.trials import DEFAULT_CONCURRENCY, TrialRun
+from coach.turns.trials import DEFAULT_CONCURRENCY
 
 TURN = 2  # the demo's second turn: introduction, answered with a phase change
 BRAINSTORMING = "identity_brainstorming"
@@ -62,9 +64,13 @@ async def test_runs_answer_the_turns_own_input_with_other_versions_and_write_not
         ]
     )
     service = CoachService(client, db)
-    seen: list[TrialRun] = []
+    seen: list[ExperimentRun] = []
+
+    async def on_run(run: ExperimentRun) -> None:
+        seen.append(run)
+
     pin = PromptPin(versions={"introduction": 2})
-    trial = await service.try_turn(demo.session_id, TURN, runs=3, pin=pin, on_run=seen.append)
+    trial = await service.try_turn(demo.session_id, TURN, runs=3, pin=pin, on_run=on_run)
     assert await snapshot(db, demo.session_id) == before  # nothing written
     assert trial.prompt_version == "persona@1+introduction@2+response_format@1"
     assert trial.stored.prompt_version == "persona@1+introduction@1+response_format@1"
@@ -100,13 +106,14 @@ class SlowClient(ScriptedLLMClient):
         super().__init__([])
         self.now = self.most = 0
 
-    async def complete(self, request: LLMRequest) -> LLMResponse:
+    async def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
         self.now += 1
         self.most = max(self.most, self.now)
         await asyncio.sleep(0.05)
         self.now -= 1
         self.enqueue(reply("ok"))
-        return await super().complete(request)
+        async for event in super().stream(request):
+            yield event
 
 
 async def test_runs_go_in_parallel_within_the_bound(memory_db: DatabaseInterface) -> None:
