@@ -1,6 +1,7 @@
 """Benchmark (f): "try a turn" runs in parallel.
 
-A demo session on a SQLite file; its second turn is tried again through the real OpenAI SDK
+A demo session on a SQLite file; its second turn is tried again as the app tries it (an
+experiment of the engine, each run stored as it ends) through the real OpenAI SDK
 against an OpenAI-compatible server on loopback (``devtools.fake_openai``) that takes
 ``model_latency_s`` to answer each request, as a remote model would. One run and five runs are
 timed in alternating rounds; five sequential runs would take five times one. The target: well
@@ -20,6 +21,7 @@ from bench.common import Stats, environment, print_table
 from coach.demo import play_demo
 from coach.llm.openai_client import OpenAIClient
 from coach.persistence.factory import create_database_from_url
+from coach.persistence.records import Experiment
 from coach.service import CoachService
 from devtools.fake_openai import FakeOpenAIServer, FakeReply
 
@@ -55,13 +57,28 @@ async def run(*, config: TrialsConfig) -> dict[str, Any]:
             for _ in range(config.rounds):
                 for runs in samples:
                     started = time.perf_counter()
-                    trial = await service.try_turn(demo.session_id, TURN, runs=runs)
+                    kept = await kept_experiment(service, demo.session_id, runs)
                     samples[runs].append(time.perf_counter() - started)
-                    failed = [r.error for r in trial.runs if r.error]
-                    assert not failed, f"a run failed: {failed}"
+                    failed = [r.error for r in kept.runs if r.error]
+                    assert len(kept.runs) == runs and not failed, f"a run failed: {failed}"
         finally:
             await client.aclose()
             await db.close()
+    return report(samples, config)
+
+
+async def kept_experiment(service: CoachService, session_id: str, runs: int) -> Experiment:
+    """Try the turn as the app does (an experiment of the engine), until its runs are stored."""
+    started = await service.experiments.start(session_id, TURN, runs=runs)
+    handle = service.experiments.handle(started.id)
+    if handle is not None:
+        await handle.ended()
+    kept = await service.db.get_experiment(started.id)
+    assert kept is not None
+    return kept
+
+
+def report(samples: dict[int, list[float]], config: TrialsConfig) -> dict[str, Any]:
     one, five = Stats.of_seconds(samples[1]), Stats.of_seconds(samples[RUNS])
     ratio = five.median_ms / one.median_ms
     print_table(

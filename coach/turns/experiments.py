@@ -109,6 +109,14 @@ class ExperimentHandle:
             error=self.error,
         )
 
+    async def ended(self) -> None:
+        """Wait until the experiment has ended (raises the task's error, if it failed)."""
+        progress = await self.wait()
+        while not progress.done:
+            progress = await self.wait(progress.seen, within_s=5.0)
+        if progress.error is not None:
+            raise progress.error
+
 
 class ExperimentJobs:
     """Starts, runs and recovers the experiments of one engine (see the module's docstring)."""
