@@ -51,6 +51,8 @@ FOLD_FILL = 0.5
 
 SUMMARY_KEY = "summary"
 SUMMARIZED_UNTIL_KEY = "summarized_until"
+#: The summary a turn's summarization wrote, in the turn's ``details["summary"]``.
+SUMMARY_TEXT = "text"
 
 
 class ContextManager:
@@ -326,7 +328,8 @@ class ContextManager:
         context.consolidated_summary = summary
         context.summarized_until = window.folded_until
         outcome.folded_messages = len(to_fold)
-        outcome.details = {"summary_tokens": self._count_tokens(summary)}
+        # The summary as written: the inspector shows it, and an exact replay feeds it back.
+        outcome.details = {"summary_tokens": self._count_tokens(summary), SUMMARY_TEXT: summary}
         return outcome
 
     async def _not_loaded_unsummarized(self, context: CoachContext) -> list[MessageRecord]:

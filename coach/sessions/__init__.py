@@ -1,0 +1,1 @@
+"""Whole sessions as a coach works with them: replayed (``replay``)."""
