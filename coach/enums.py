@@ -56,13 +56,22 @@ class TurnStatus(StrEnum):
     FAILED = "failed"
 
 
-class ExperimentStatus(StrEnum):
-    """An experiment (a stored turn tried again) is ``running`` until its runs end: ``done``,
-    or ``failed`` when it could not finish (its process stopped, say)."""
+class JobStatus(StrEnum):
+    """A task of the engine that is stored as it goes (an experiment, a fork or replay) is
+    ``running`` until it ends: ``done``, or ``failed`` when it could not finish (its process
+    stopped, it was cancelled, say)."""
 
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class OriginKind(StrEnum):
+    """How a session was made from another: forked at a turn, or replayed."""
+
+    FORK = "fork"
+    REPLAY_EXACT = "replay_exact"
+    REPLAY_LIVE = "replay_live"
 
 
 class ActionStatus(StrEnum):

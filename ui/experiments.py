@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from coach.enums import ExperimentStatus
+from coach.enums import JobStatus
 from coach.errors import CoachError
 from coach.persistence.records import Experiment, ExperimentRun, TurnRecord
 from coach.prompts.library import PromptPin
@@ -151,7 +151,7 @@ def show(runtime: AppRuntime, experiment_id: str) -> None:
     handle = service.experiments.handle(experiment_id)
     with stop_on_error(runtime):
         experiment = runtime.run(runtime.db.get_experiment(experiment_id))
-        if handle is None and experiment and experiment.status is ExperimentStatus.RUNNING:
+        if handle is None and experiment and experiment.status is JobStatus.RUNNING:
             runtime.run(service.experiments.recover())  # its process may be gone
             experiment = runtime.run(runtime.db.get_experiment(experiment_id))
         if experiment is None:
@@ -173,7 +173,7 @@ def show(runtime: AppRuntime, experiment_id: str) -> None:
     stored = {run.number: run for run in experiment.runs}
     if handle is None:
         _draw_runs(slots, experiment, stored, texts={}, running=False)
-        if experiment.status is ExperimentStatus.RUNNING:
+        if experiment.status is JobStatus.RUNNING:
             st.caption(
                 f"⏳ Another app process ({experiment.owner or 'unknown'}) runs this experiment; "
                 f"this page looks again every {OTHER_PROCESS_POLL_S:.0f} s."

@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from coach.enums import CoachingState, ExperimentStatus
+from coach.enums import CoachingState, JobStatus, OriginKind
 from coach.errors import ConcurrencyError
 from coach.persistence.records import (
     CommitResult,
@@ -55,6 +55,7 @@ from coach.persistence.records import (
     Page,
     PromptLabel,
     PromptVersion,
+    SessionOrigin,
     SessionSummary,
     StateRecord,
     TurnCommit,
@@ -425,11 +426,42 @@ class DatabaseInterface(ABC):
         self,
         *,
         session_id: str | None = None,
-        status: ExperimentStatus | None = None,
+        status: JobStatus | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> list[Experiment]:
         """Return up to ``limit`` experiments, newest first, without their runs: of one
         session, and/or with one status (``running`` ones, for recovery).
+
+        Raises:
+            ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).
+        """
+
+    # -- session origins (forks and replays) ------------------------------------------------
+
+    @abstractmethod
+    async def save_session_origin(self, origin: SessionOrigin) -> SessionOrigin:
+        """Store where ``origin.session_id`` came from, or its progress since (the whole record
+        is replaced: only the task making the session writes it).
+
+        Raises:
+            NotFoundError: the session does not exist; nothing is stored.
+        """
+
+    @abstractmethod
+    async def get_session_origin(self, session_id: str) -> SessionOrigin | None:
+        """Return where the session came from, or ``None`` for a session made by chatting."""
+
+    @abstractmethod
+    async def list_session_origins(
+        self,
+        *,
+        source_session_id: str | None = None,
+        status: JobStatus | None = None,
+        kind: OriginKind | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> list[SessionOrigin]:
+        """Return up to ``limit`` origins, newest first: the sessions made from one session,
+        and/or those with one status (``running`` ones, for recovery) or kind.
 
         Raises:
             ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).

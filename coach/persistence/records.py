@@ -18,10 +18,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 from coach.enums import (
     ActionStatus,
     CoachingState,
-    ExperimentStatus,
     IdentityCategory,
     IdentityState,
+    JobStatus,
     MessageRole,
+    OriginKind,
     TurnStatus,
 )
 
@@ -343,7 +344,7 @@ class Experiment(Record):
     #: ``provider/model`` of the runs.
     model: str
     runs_requested: int = Field(ge=1, le=MAX_EXPERIMENT_RUNS)
-    status: ExperimentStatus = ExperimentStatus.RUNNING
+    status: JobStatus = JobStatus.RUNNING
     error: str | None = None
     created_by: str = ""
     #: The process running it (``coach.process.ProcessId``), as a pending turn's ``owner``.
@@ -353,6 +354,34 @@ class Experiment(Record):
     created_at: UTCDateTime = Field(default_factory=utcnow)
     ended_at: UTCDateTime | None = None
     runs: list[ExperimentRun] = Field(default_factory=list)
+
+
+class SessionOrigin(Record):
+    """Where a session came from: another session, forked after turn ``at_turn`` or replayed,
+    and how far making it got. Made as a task of the engine: ``running`` (``turns_done`` of
+    ``turns_total``), then ``done``, or ``failed`` with the reason (a cancelled one says so).
+    """
+
+    session_id: str
+    source_session_id: str
+    kind: OriginKind
+    #: A fork: the last turn taken from the source; a replay: ``None`` (every turn).
+    at_turn: int | None = Field(default=None, ge=0)
+    #: The prompt version set asked for (``PromptPin`` as JSON); ``None``: the active one.
+    pin: JsonDict | None = None
+    #: ``provider/model`` of a live replay; ``""`` otherwise.
+    model: str = ""
+    status: JobStatus = JobStatus.RUNNING
+    turns_done: int = Field(default=0, ge=0)
+    turns_total: int = Field(default=0, ge=0)
+    #: How the new session differs from the source, turn by turn (``Difference`` as JSON).
+    differences: list[JsonDict] = Field(default_factory=list)
+    error: str | None = None
+    created_by: str = ""
+    owner: str | None = None
+    heartbeat_at: UTCDateTime | None = None
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+    ended_at: UTCDateTime | None = None
 
 
 T = TypeVar("T")
@@ -381,6 +410,7 @@ __all__ = [
     "PromptLabel",
     "PromptVersion",
     "Record",
+    "SessionOrigin",
     "SessionSummary",
     "StateRecord",
     "TurnCommit",

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from coach.enums import ExperimentStatus, IdentityState, TurnStatus
+from coach.enums import IdentityState, JobStatus, TurnStatus
 from coach.errors import (
     ConcurrencyError,
     DuplicateLabelError,
@@ -34,6 +34,7 @@ from coach.persistence.records import (
     MessageRecord,
     PromptLabel,
     PromptVersion,
+    SessionOrigin,
     TurnCommit,
     TurnRecord,
     utcnow,
@@ -418,7 +419,7 @@ def label_moved(part: str, label: str, current: PromptLabel | None) -> Concurren
 
 def check_new_experiment(experiment: Experiment, *, session_exists: bool) -> None:
     """An experiment to add: running, without runs, on a stored session."""
-    if experiment.status is not ExperimentStatus.RUNNING or experiment.ended_at is not None:
+    if experiment.status is not JobStatus.RUNNING or experiment.ended_at is not None:
         raise ValueError(f"a new experiment is running, not {experiment.status.value}")
     if experiment.runs:
         raise ValueError("a new experiment holds no runs yet; add them with add_experiment_run")
@@ -449,16 +450,23 @@ def ended_experiment(
 ) -> Experiment:
     """The running experiment as it is to be stored when it ends (its runs left as they are)."""
     running = _running_experiment(experiment_id, experiment)
-    status = ExperimentStatus.DONE if error is None else ExperimentStatus.FAILED
+    status = JobStatus.DONE if error is None else JobStatus.FAILED
     return running.model_copy(update={"status": status, "error": error, "ended_at": utcnow()})
 
 
 def _running_experiment(experiment_id: str, experiment: Experiment | None) -> Experiment:
     if experiment is None:
         raise NotFoundError(f"experiment {experiment_id} does not exist")
-    if experiment.status is not ExperimentStatus.RUNNING:
+    if experiment.status is not JobStatus.RUNNING:
         raise ConcurrencyError(
             f"experiment {experiment.name!r} has ended ({experiment.status.value}); "
             "its runs can no longer change"
         )
     return experiment
+
+
+def check_session_origin(origin: SessionOrigin, *, session_exists: bool) -> None:
+    if not session_exists:
+        raise NotFoundError(
+            f"session {origin.session_id} does not exist; store it before where it came from"
+        )

@@ -22,7 +22,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from coach.enums import ExperimentStatus
+from coach.enums import JobStatus
 from coach.errors import ConcurrencyError, NotFoundError
 from coach.llm.base import LLMClient
 from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
@@ -254,9 +254,7 @@ async def recover_experiments(
     """
     ended = []
     now = utcnow()
-    for experiment in await db.list_experiments(
-        status=ExperimentStatus.RUNNING, limit=MAX_PAGE_SIZE
-    ):
+    for experiment in await db.list_experiments(status=JobStatus.RUNNING, limit=MAX_PAGE_SIZE):
         if experiment.id in running:
             continue
         if experiment.id not in abandoned and not is_orphaned(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from coach.enums import ExperimentStatus
+from coach.enums import JobStatus
 from coach.errors import LLMRateLimitError
 from tests.app.helpers import load_demo, no_exception, open_page, reply, runtime, scripted_client
 from tests.app.test_inspector import block_text, tab
@@ -49,7 +49,7 @@ def test_a_turn_tried_three_times_shows_the_runs_beside_the_stored_reply(app: Ap
     [kept] = rt.run(rt.db.list_experiments(session_id=session_id))
     assert (kept.name, kept.status, kept.runs_requested) == (
         "shorter intro",
-        ExperimentStatus.DONE,
+        JobStatus.DONE,
         3,
     )
     # It stays: opened again, the Prompts page lists it.

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from coach.enums import ExperimentStatus
+from coach.enums import JobStatus
 from devtools.fake_openai import FakeOpenAIServer
 from tests.browser.helpers import (
     READY_TIMEOUT_MS,
@@ -73,7 +73,7 @@ def test_try_this_turn_three_times_shows_three_runs_beside_the_stored_one(
 
     kept = app_server.db_call(lambda db: db.list_experiments(session_id=app_server.demo.session_id))
     ours = next(e for e in kept if e.name == "three more answers")
-    assert ours.status is ExperimentStatus.DONE and ours.model.startswith("openai/")
+    assert ours.status is JobStatus.DONE and ours.model.startswith("openai/")
     assert len(llm.requests) == 3
 
 
@@ -90,7 +90,7 @@ def test_a_closed_page_does_not_stop_the_runs(
     def ended() -> bool:
         kept = app_server.db_call(lambda db: db.list_experiments(limit=100))
         found = next((e for e in kept if e.name == "closed page"), None)
-        return found is not None and found.status is ExperimentStatus.DONE
+        return found is not None and found.status is JobStatus.DONE
 
     assert poll(ended, timeout_s=60, every_s=0.5), "the experiment did not end on its own"
     kept = app_server.db_call(lambda db: db.list_experiments(limit=100))

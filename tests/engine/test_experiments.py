@@ -14,7 +14,7 @@ import pytest
 from coach.assembly import build_service, open_database
 from coach.config import Settings
 from coach.demo import play_demo
-from coach.enums import ExperimentStatus
+from coach.enums import JobStatus
 from coach.errors import ConfigurationError, InputError, LLMTimeoutError, PersistenceError
 from coach.llm.base import LLMRequest
 from coach.llm.openai_client import OpenAIClient
@@ -74,7 +74,7 @@ async def test_an_experiment_runs_as_a_task_stores_each_run_and_touches_no_sessi
     assert (started.name, started.created_by, started.status) == (
         "my try",
         "ana",
-        ExperimentStatus.RUNNING,
+        JobStatus.RUNNING,
     )
     assert started.pin == {"label": "default", "versions": {}}
     handle = service.experiments.handle(started.id)
@@ -82,7 +82,7 @@ async def test_an_experiment_runs_as_a_task_stores_each_run_and_touches_no_sessi
     texts, ended_order = await follow(handle)
     assert sorted(ended_order) == [1, 2, 3]
     kept = await db.get_experiment(started.id)
-    assert kept is not None and kept.status is ExperimentStatus.DONE
+    assert kept is not None and kept.status is JobStatus.DONE
     assert [(r.number, r.reply, r.error) for r in kept.runs] == [
         (1, "First answer, streamed.", None),
         (2, None, "the model took too long"),
@@ -106,7 +106,7 @@ async def test_an_experiment_nobody_follows_still_ends_and_is_kept(db: DatabaseI
     assert started.name.startswith(f"turn {TURN} · active · ")
     await service.aclose()  # what the app does at shutdown: waits for the running ones
     kept = await db.get_experiment(started.id)
-    assert kept is not None and kept.status is ExperimentStatus.DONE
+    assert kept is not None and kept.status is JobStatus.DONE
     assert [r.reply for r in kept.runs] == ["ok"] * 4
     assert [e.id for e in await db.list_experiments(session_id=demo.session_id)] == [started.id]
 
@@ -146,7 +146,7 @@ async def test_a_task_that_cannot_store_its_runs_says_why_and_ends_failed() -> N
         progress = await handle.wait(progress.seen, within_s=5)
     assert isinstance(progress.error, PersistenceError)
     kept = await db.get_experiment(started.id)
-    assert kept is not None and kept.status is ExperimentStatus.FAILED
+    assert kept is not None and kept.status is JobStatus.FAILED
     assert kept.error == "failed: the disk is full"
 
 
@@ -192,7 +192,7 @@ async def test_a_killed_experiment_keeps_its_stored_runs_and_is_ended_interrupte
     db = await open_database(settings)  # recovery runs here too: the worker still lives
     try:
         running = await db.get_experiment(report["experiment"])
-        assert running is not None and running.status is ExperimentStatus.RUNNING
+        assert running is not None and running.status is JobStatus.RUNNING
         assert running.owner == report["owner"]
         assert await recover_experiments(db) == []  # a live owner is never ended
         processes.kill(worker)
@@ -200,7 +200,7 @@ async def test_a_killed_experiment_keeps_its_stored_runs_and_is_ended_interrupte
         service = build_service(settings, ScriptedLLMClient(), db)
         [ended] = await service.experiments.recover()
         assert ended.id == report["experiment"]
-        assert (ended.status, ended.error) == (ExperimentStatus.FAILED, EXPERIMENT_INTERRUPTED)
+        assert (ended.status, ended.error) == (JobStatus.FAILED, EXPERIMENT_INTERRUPTED)
         assert [(r.number, r.reply) for r in ended.runs] == [(1, ANSWERED)]
         assert await service.experiments.recover() == []
     finally:

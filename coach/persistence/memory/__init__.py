@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from coach.enums import CoachingState, ExperimentStatus, TurnStatus
+from coach.enums import CoachingState, JobStatus, OriginKind, TurnStatus
 from coach.errors import PersistenceError
 from coach.persistence.base import DEFAULT_PAGE_SIZE, DatabaseInterface
 from coach.persistence.memory.store import SessionRow, Store, copy
@@ -29,6 +29,7 @@ from coach.persistence.records import (
     Page,
     PromptLabel,
     PromptVersion,
+    SessionOrigin,
     SessionSummary,
     StateRecord,
     TurnCommit,
@@ -46,6 +47,7 @@ from coach.persistence.rules import (
     check_new_experiment,
     check_new_prompt_version,
     check_page_size,
+    check_session_origin,
     ended_experiment,
 )
 
@@ -437,7 +439,7 @@ class InMemoryDatabase(DatabaseInterface):
         self,
         *,
         session_id: str | None = None,
-        status: ExperimentStatus | None = None,
+        status: JobStatus | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> list[Experiment]:
         check_page_size(limit)
@@ -450,6 +452,39 @@ class InMemoryDatabase(DatabaseInterface):
             ]
             found.sort(key=lambda e: (e.created_at, e.id), reverse=True)
             return [e.model_copy(deep=True, update={"runs": []}) for e in found[:limit]]
+
+    # -- session origins -----------------------------------------------------------------------
+
+    async def save_session_origin(self, origin: SessionOrigin) -> SessionOrigin:
+        async with self._open():
+            check_session_origin(origin, session_exists=origin.session_id in self._store.sessions)
+            self._store.origins[origin.session_id] = copy(origin)
+            return copy(origin)
+
+    async def get_session_origin(self, session_id: str) -> SessionOrigin | None:
+        async with self._open():
+            origin = self._store.origins.get(session_id)
+            return None if origin is None else copy(origin)
+
+    async def list_session_origins(
+        self,
+        *,
+        source_session_id: str | None = None,
+        status: JobStatus | None = None,
+        kind: OriginKind | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> list[SessionOrigin]:
+        check_page_size(limit)
+        async with self._open():
+            found = [
+                o
+                for o in self._store.origins.values()
+                if (source_session_id is None or o.source_session_id == source_session_id)
+                and (status is None or o.status is status)
+                and (kind is None or o.kind is kind)
+            ]
+            found.sort(key=lambda o: (o.created_at, o.session_id), reverse=True)
+            return [copy(o) for o in found[:limit]]
 
 
 def _with_runs_by_number(experiment: Experiment) -> Experiment:

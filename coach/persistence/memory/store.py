@@ -23,6 +23,7 @@ from coach.persistence.records import (
     MessageRecord,
     PromptLabel,
     PromptVersion,
+    SessionOrigin,
     StateRecord,
     TurnCommit,
     TurnRecord,
@@ -83,6 +84,8 @@ class Store:
     prompt_labels: dict[tuple[str, str], PromptLabel] = field(default_factory=dict)
     #: Experiment id -> the experiment with its runs, in the order they were added.
     experiments: dict[str, Experiment] = field(default_factory=dict)
+    #: Session id -> where the session came from (a fork or replay).
+    origins: dict[str, SessionOrigin] = field(default_factory=dict)
 
     def commit(self, commit: TurnCommit, now: datetime) -> CommitResult:
         """Check every part of ``commit`` (``rules``), then write it all: a refused commit
@@ -217,6 +220,7 @@ class Store:
         self.turns.pop(session_id, None)
         self.live.pop(session_id, None)
         del self.sessions[session_id]
+        self.origins.pop(session_id, None)
         for experiment in list(self.experiments.values()):
             if experiment.session_id == session_id:
                 del self.experiments[experiment.id]

@@ -20,7 +20,7 @@ from typing import TypeVar
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.engine import Connection
 
-from coach.enums import CoachingState, ExperimentStatus
+from coach.enums import CoachingState, JobStatus, OriginKind
 from coach.errors import CoachError, ConcurrencyError, PersistenceError, SchemaMissingError
 from coach.persistence.base import DEFAULT_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import (
@@ -33,6 +33,7 @@ from coach.persistence.records import (
     Page,
     PromptLabel,
     PromptVersion,
+    SessionOrigin,
     SessionSummary,
     StateRecord,
     TurnCommit,
@@ -44,7 +45,7 @@ from coach.persistence.records import (
     utcnow,
 )
 from coach.persistence.rules import check_keyset_page, check_new_prompt_version, check_page_size
-from coach.persistence.sql import experiments, migrate, prompts, queries, reads
+from coach.persistence.sql import experiments, migrate, origins, prompts, queries, reads
 from coach.persistence.sql.engine import Engines, is_sqlite_memory, parse_url, sqlite_path
 from coach.persistence.sql.errors import DRIVER_ERRORS, INIT_COMMAND, translate
 from coach.persistence.sql.tables import contexts, identities, sessions, states, users
@@ -416,13 +417,41 @@ class SQLDatabase(DatabaseInterface):
         self,
         *,
         session_id: str | None = None,
-        status: ExperimentStatus | None = None,
+        status: JobStatus | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> list[Experiment]:
         check_page_size(limit)
         return await self._read(
             "loading the experiments",
             lambda conn: experiments.listed(conn, session_id, status, limit),
+        )
+
+    # -- session origins -----------------------------------------------------------------------
+
+    async def save_session_origin(self, origin: SessionOrigin) -> SessionOrigin:
+        return await self._write(
+            f"saving where session {origin.session_id} came from",
+            partial(origins.save, origin=origin),
+        )
+
+    async def get_session_origin(self, session_id: str) -> SessionOrigin | None:
+        return await self._read(
+            f"loading where session {session_id} came from",
+            partial(origins.get, session_id=session_id),
+        )
+
+    async def list_session_origins(
+        self,
+        *,
+        source_session_id: str | None = None,
+        status: JobStatus | None = None,
+        kind: OriginKind | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> list[SessionOrigin]:
+        check_page_size(limit)
+        return await self._read(
+            "loading the sessions' origins",
+            lambda conn: origins.listed(conn, source_session_id, status, kind, limit),
         )
 
     async def get_turn(self, session_id: str, seq: int) -> TurnRecord | None:

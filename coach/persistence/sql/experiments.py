@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from coach.enums import ExperimentStatus
+from coach.enums import JobStatus
 from coach.persistence import rules
 from coach.persistence.records import Experiment, ExperimentRun
 from coach.persistence.sql.tables import experiment_runs, experiments, sessions
@@ -44,7 +44,7 @@ def get(conn: Connection, experiment_id: str) -> Experiment | None:
 
 
 def listed(
-    conn: Connection, session_id: str | None, status: ExperimentStatus | None, limit: int
+    conn: Connection, session_id: str | None, status: JobStatus | None, limit: int
 ) -> list[Experiment]:
     query = select(experiments).order_by(experiments.c.created_at.desc(), experiments.c.id.desc())
     if session_id is not None:
@@ -67,7 +67,7 @@ def add_run(conn: Connection, run: ExperimentRun) -> ExperimentRun:
         update(experiments)
         .where(
             experiments.c.id == run.experiment_id,
-            experiments.c.status == ExperimentStatus.RUNNING.value,
+            experiments.c.status == JobStatus.RUNNING.value,
         )
         .values(heartbeat_at=run.created_at)
     )
@@ -86,7 +86,7 @@ def end(conn: Connection, experiment_id: str, error: str | None) -> Experiment:
         update(experiments)
         .where(
             experiments.c.id == experiment_id,
-            experiments.c.status == ExperimentStatus.RUNNING.value,
+            experiments.c.status == JobStatus.RUNNING.value,
         )
         .values(status=ended.status.value, error=error, ended_at=ended.ended_at)
     )

@@ -323,6 +323,37 @@ class ExperimentRunRow(Base):
     created_at: Mapped[datetime]
 
 
+class SessionOriginRow(Base):
+    """Where a session came from (``SessionOrigin``): one row per forked or replayed session."""
+
+    __tablename__ = "session_origins"
+
+    session_id: Mapped[str] = mapped_column(
+        KEY, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: No foreign key: a copy keeps naming its source after the source is deleted.
+    source_session_id: Mapped[str] = mapped_column(KEY)
+    kind: Mapped[str] = mapped_column(ENUM_TEXT)
+    at_turn: Mapped[int | None] = mapped_column(Integer)
+    pin: Mapped[dict[str, Any] | None] = mapped_column(JSON_TYPE)
+    model: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(ENUM_TEXT)
+    turns_done: Mapped[int] = mapped_column(Integer)
+    turns_total: Mapped[int] = mapped_column(Integer)
+    differences: Mapped[list[Any]] = mapped_column(JSON_TYPE)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String)
+    owner: Mapped[str | None] = mapped_column(String)
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_session_origins_source_session_id_created_at", "source_session_id", "created_at"),
+        Index("ix_session_origins_created_at", "created_at"),
+    )
+
+
 def _table(row: type[Base]) -> Table:
     return cast(Table, row.__table__)
 
@@ -339,6 +370,7 @@ prompt_versions = _table(PromptVersionRow)
 prompt_labels = _table(PromptLabelRow)
 experiments = _table(ExperimentRow)
 experiment_runs = _table(ExperimentRunRow)
+session_origins = _table(SessionOriginRow)
 
 #: The tables of the coaching records, parents first (the order ``count_records`` reports
 #: them in); the prompt tables are the coaches', not the clients'.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from coach.enums import ExperimentStatus
+from coach.enums import JobStatus
 from coach.errors import ConcurrencyError, NotFoundError
 from coach.persistence import DatabaseInterface
 from coach.persistence.base import MAX_PAGE_SIZE
@@ -70,7 +70,7 @@ async def test_an_experiment_round_trips_with_its_runs_by_number(db: DatabaseInt
     assert stored is not None
     assert stored.runs == [failed, full]
     assert stored.heartbeat_at == failed.created_at
-    assert stored.status is ExperimentStatus.RUNNING
+    assert stored.status is JobStatus.RUNNING
     assert await db.get_experiment("no-such-experiment") is None
 
 
@@ -81,12 +81,12 @@ async def test_ending_sets_done_or_failed_once(db: DatabaseInterface) -> None:
         await db.add_experiment(e)
     await db.add_experiment_run(run(done.id, 1))
     ended = await db.end_experiment(done.id)
-    assert ended.status is ExperimentStatus.DONE and ended.error is None
+    assert ended.status is JobStatus.DONE and ended.error is None
     assert ended.ended_at is not None and [r.number for r in ended.runs] == [1]
     assert await db.get_experiment(done.id) == ended
     reason = "interrupted: the app stopped before the runs ended"
     gone = await db.end_experiment(failed.id, error=reason)
-    assert (gone.status, gone.error) == (ExperimentStatus.FAILED, reason)
+    assert (gone.status, gone.error) == (JobStatus.FAILED, reason)
     # Ended is final: no second end, no more runs.
     with b.raises(ConcurrencyError):
         await db.end_experiment(done.id, error="late")
@@ -141,7 +141,7 @@ async def test_a_new_experiment_needs_a_session_and_starts_running_empty(
     with b.raises(NotFoundError):
         await db.add_experiment(experiment("no-such-session"))
     with b.raises(ValueError):
-        await db.add_experiment(experiment(session_id, status=ExperimentStatus.DONE))
+        await db.add_experiment(experiment(session_id, status=JobStatus.DONE))
     with b.raises(ValueError):
         await db.add_experiment(experiment(session_id, runs=[run("x", 1)]))
     assert await db.list_experiments() == []
@@ -168,7 +168,7 @@ async def test_experiments_list_newest_first_by_session_and_status(
     assert names(await db.list_experiments()) == ["e3", "e2", "e1", "e0"]
     assert names(await db.list_experiments(session_id=one)) == ["e3", "e2", "e0"]
     assert names(await db.list_experiments(session_id=one, limit=2)) == ["e3", "e2"]
-    running = await db.list_experiments(status=ExperimentStatus.RUNNING)
+    running = await db.list_experiments(status=JobStatus.RUNNING)
     assert names(running) == ["e2", "e1", "e0"]
     assert names(await db.list_experiments(session_id="nobody")) == []
     for limit in (0, MAX_PAGE_SIZE + 1):
