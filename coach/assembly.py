@@ -11,6 +11,7 @@ from coach.llm.base import LLMClient
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.factory import create_database_from_url
 from coach.service import CoachService
+from coach.sessions.jobs import recover_origins
 from coach.turns import recover_interrupted
 from coach.turns.experiments import recover_experiments
 
@@ -26,8 +27,8 @@ async def open_database(settings: Settings) -> DatabaseInterface:
     A new, empty database gets its schema here. An existing one is never migrated by the app:
     an outdated schema raises ``SchemaOutdatedError`` naming the command that upgrades it
     (``python -m coach init-db``), so several app processes never race to migrate. Turns left
-    pending by a process that died are marked interrupted, ready to be retried; experiments it
-    left running are ended, with the runs they stored.
+    pending by a process that died are marked interrupted, ready to be retried; experiments, forks
+    and replays it left running are ended, with what they stored.
     """
     db = build_database(settings)
     try:
@@ -37,6 +38,7 @@ async def open_database(settings: Settings) -> DatabaseInterface:
             await db.initialize()
         await recover_interrupted(db)
         await recover_experiments(db)
+        await recover_origins(db)
     except BaseException:
         await db.close()
         raise

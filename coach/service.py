@@ -12,10 +12,12 @@ client message id is answered once; the stored result is returned again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import unicodedata
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from coach.actions import response_schema
 from coach.context import ContextManager
@@ -33,6 +35,9 @@ from coach.turns.experiments import ExperimentJobs
 from coach.turns.jobs import session_not_started
 from coach.turns.trials import OnRun, Trial, try_turn
 from coach.window import bound_words
+
+if TYPE_CHECKING:
+    from coach.sessions.jobs import SessionJobs
 
 __all__ = [
     "CoachService",
@@ -302,11 +307,20 @@ class CoachService:
         """The session's turns running in this process, oldest first."""
         return self.turns.running(session_id)
 
+    @functools.cached_property
+    def sessions(self) -> SessionJobs:
+        """Forks and replays of sessions, as tasks of the engine."""
+        from coach.sessions.jobs import SessionJobs  # it runs CoachServices of its own
+
+        return SessionJobs(self.llm_client, self.db, self.prompts)
+
     async def aclose(self) -> None:
-        """Wait for the turns and experiments running here to be stored (before closing the
-        database)."""
+        """Wait for the turns and experiments running here to be stored, and stop the forks
+        and replays (stored as cancelled), before the database is closed."""
         await self.turns.aclose()
         await self.experiments.aclose()
+        if "sessions" in self.__dict__:
+            await self.sessions.aclose()
 
     # -- inspection -------------------------------------------------------------------------------
 

@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from pydantic import JsonValue
 
 from coach.context import SUMMARY_TEXT
 from coach.enums import ActionStatus, CoachingState, TurnStatus
 from coach.errors import InputError, LLMResponseError
-from coach.llm.base import LLMClient, LLMRequest, StreamEvent
+from coach.llm.base import LLMClient, LLMRequest
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
     IdentityRecord,
+    SessionSummary,
     TurnRecord,
     TurnSummary,
     new_id,
@@ -103,27 +104,34 @@ class ReplayReport:
             "turns": self.turns,
             "identical": self.identical,
             "recorded_answers": self.recorded_answers,
-            "differences": [d.__dict__ for d in self.differences],
+            "differences": [asdict(d) for d in self.differences],
         }
 
 
 class RecordedLLMClient(ScriptedLLMClient):
     """Answers with what the turn being replayed recorded: its raw output (with the replay's
-    ids), or the summary it wrote. It never asks a model."""
+    ids), or the summary it wrote. It never asks a model.
+
+    Its turns name the provider ``replay``, or the original turn's provider for a fork (a copy
+    of the turns as they were).
+    """
 
     provider = "replay"
 
-    def __init__(self) -> None:
+    def __init__(self, *, as_original: bool = False) -> None:
         super().__init__(function=self._answer)
+        self.as_original = as_original
         self.turn: TurnRecord | None = None
         #: The original's ids -> the replay's.
         self.ids: dict[str, str] = {}
         self.answered = 0
 
-    def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
-        if self.turn is not None:
-            self.model = self.turn.model
-        return super().stream(request)
+    def play(self, turn: TurnRecord) -> None:
+        """Answer the next requests as ``turn`` was answered, by its model."""
+        self.turn = turn
+        self.model = turn.model
+        if self.as_original:
+            self.provider = turn.provider
 
     def _answer(self, request: LLMRequest) -> str | BaseException:
         turn = self.turn
@@ -145,6 +153,118 @@ class RecordedLLMClient(ScriptedLLMClient):
         return output
 
 
+class Replay:
+    """One replay (or fork), step by step: ``prepare`` checks the source, ``begin`` opens the
+    new session, ``turns`` replays turn by turn, ``finish`` compares the end and reports."""
+
+    def __init__(
+        self,
+        db: DatabaseInterface,
+        source: SessionSummary,
+        turns: list[TurnSummary],
+        *,
+        client: LLMClient | None,
+        prompts: PromptLibrary | None,
+        fork: bool,
+    ) -> None:
+        self.db = db
+        self.source = source
+        self.source_turns = turns
+        self.recorded = RecordedLLMClient(as_original=fork) if client is None else None
+        engine_client = self.recorded if self.recorded is not None else client
+        assert engine_client is not None
+        self.service = CoachService(engine_client, db, prompts=prompts)
+        self.report = ReplayReport(source.session_id, user_id=new_id(), session_id=new_id())
+        #: A fork copies the first turns; it is not compared with the source's end.
+        self.fork = fork
+        #: The original's ids -> the replay's (the recorded outputs are given the replay's).
+        self.ids: dict[str, str] = {} if self.recorded is None else self.recorded.ids
+        #: The original's message ids -> the replay's.
+        self.sent: dict[str, str] = {}
+
+    @classmethod
+    async def prepare(
+        cls,
+        db: DatabaseInterface,
+        source_session_id: str,
+        *,
+        client: LLMClient | None = None,
+        at_turn: int | None = None,
+        prompts: PromptLibrary | None = None,
+    ) -> Replay:
+        """Check that the session can be replayed (up to turn ``at_turn``: a fork).
+
+        Args:
+            client: the model of a live replay; ``None`` for an exact one (recorded outputs).
+
+        Raises:
+            InputError: no such session or turn, a turn still running, or a session that
+                continues an earlier one (it starts past the introduction).
+        """
+        summary = await db.get_session(source_session_id)
+        if summary is None:
+            raise InputError(f"session {source_session_id} does not exist")
+        turns = await _turns(db, source_session_id)
+        if at_turn is not None:
+            if not 0 <= at_turn <= len(turns):
+                raise InputError(
+                    f"session {source_session_id} has turns 1 to {len(turns)}; "
+                    f"there is no turn {at_turn} to fork at"
+                )
+            turns = turns[:at_turn]
+        if any(t.status is TurnStatus.PENDING for t in turns):
+            raise InputError(
+                f"session {source_session_id} has a turn still being answered; "
+                "try again when it ends"
+            )
+        if turns and turns[0].state_before is not CoachingState.INTRODUCTION:
+            raise InputError(
+                f"session {source_session_id} continues an earlier session of its client (it "
+                f"starts in {turns[0].state_before.value}); a copy starts a new client, so use "
+                "the client's first session"
+            )
+        return cls(db, summary, turns, client=client, prompts=prompts, fork=at_turn is not None)
+
+    async def begin(self, pin: PromptPin | None = None) -> None:
+        """Open the new session of the new client (a copy of the original one by name)."""
+        report = self.report
+        await self.service.start_session(
+            report.user_id,
+            session_id=report.session_id,
+            user_name=await _client_name(self.db, self.source_turns),
+        )
+        if pin is not None:
+            await self.service.pin_prompts(report.user_id, report.session_id, pin)
+
+    async def turns(self) -> AsyncIterator[int]:
+        """Replay the turns one by one, yielding how many are done."""
+        report = self.report
+        for done, stored in enumerate(self.source_turns, start=1):
+            original = await self.db.get_turn(self.source.session_id, stored.seq or 0)
+            assert original is not None
+            if self.recorded is not None:
+                self.recorded.play(original)
+            elif original.user_message_id in self.sent:
+                continue  # a retry of a failed turn: a live replay sends each message once
+            result = await _send(self.service, self.db, report, original, self.sent)
+            replayed = await self.db.get_turn(report.session_id, result.turn_seq or 0)
+            assert replayed is not None
+            report.differences += turn_differences(original, replayed, self.ids)
+            _learn_ids(original, replayed, self.ids)
+            report.turns = done
+            yield done
+
+    async def finish(self) -> ReplayReport:
+        report = self.report
+        if not self.fork:
+            report.differences += await _end_differences(
+                self.db, self.source.user_id, report, self.ids
+            )
+        report.recorded_answers = 0 if self.recorded is None else self.recorded.answered
+        await self.service.aclose()
+        return report
+
+
 async def replay_session(
     db: DatabaseInterface,
     source_session_id: str,
@@ -154,8 +274,8 @@ async def replay_session(
     prompts: PromptLibrary | None = None,
     on_turn: Callable[[int, int], None] | None = None,
 ) -> ReplayReport:
-    """Replay the session into a new session of a new client (a copy of the original client
-    by name); return the report with every difference from the original.
+    """Replay the session into a new session of a new client and return the report with
+    every difference from the original (``SessionJobs`` runs the same as a task).
 
     Args:
         client: the model of a live replay; ``None`` for an exact one (the recorded outputs).
@@ -163,54 +283,15 @@ async def replay_session(
         on_turn: called with (turns replayed, turns in all) after each turn.
 
     Raises:
-        InputError: no such session, a turn still running, or a session that continues an
-            earlier one (it starts past the introduction; replay the first session instead).
+        InputError: as ``Replay.prepare``.
         PromptError: the pin selects no valid version set.
     """
-    summary = await db.get_session(source_session_id)
-    if summary is None:
-        raise InputError(f"session {source_session_id} does not exist")
-    turns = await _turns(db, source_session_id)
-    if any(t.status is TurnStatus.PENDING for t in turns):
-        raise InputError(
-            f"session {source_session_id} has a turn still being answered; replay it when it ends"
-        )
-    if turns and turns[0].state_before is not CoachingState.INTRODUCTION:
-        raise InputError(
-            f"session {source_session_id} continues an earlier session of its client (it starts "
-            f"in {turns[0].state_before.value}); a replay starts a new client, so replay the "
-            "client's first session"
-        )
-    recorded = RecordedLLMClient() if client is None else None
-    engine_client: LLMClient = recorded if recorded is not None else cast(LLMClient, client)
-    service = CoachService(engine_client, db, prompts=prompts)
-    report = ReplayReport(source_session_id, user_id=new_id(), session_id=new_id())
-    await service.start_session(
-        report.user_id, session_id=report.session_id, user_name=await _client_name(db, turns)
-    )
-    if pin is not None:
-        await service.pin_prompts(report.user_id, report.session_id, pin)
-    ids: dict[str, str] = {} if recorded is None else recorded.ids
-    sent: dict[str, str] = {}  # the original's message ids -> the replay's
-    for done, stored in enumerate(turns, start=1):
-        original = await db.get_turn(source_session_id, stored.seq or 0)
-        assert original is not None
-        if recorded is not None:
-            recorded.turn = original
-        elif original.user_message_id in sent:
-            continue  # a retry of a failed turn: a live replay sends each message once
-        result = await _send(service, db, report, original, sent)
-        replayed = await db.get_turn(report.session_id, result.turn_seq or 0)
-        assert replayed is not None
-        report.differences += turn_differences(original, replayed, ids)
-        _learn_ids(original, replayed, ids)
-        report.turns = done
+    replay = await Replay.prepare(db, source_session_id, client=client, prompts=prompts)
+    await replay.begin(pin)
+    async for done in replay.turns():
         if on_turn is not None:
-            on_turn(done, len(turns))
-    report.differences += await _end_differences(db, summary.user_id, report, ids)
-    report.recorded_answers = 0 if recorded is None else recorded.answered
-    await service.aclose()
-    return report
+            on_turn(done, len(replay.source_turns))
+    return await replay.finish()
 
 
 async def _turns(db: DatabaseInterface, session_id: str) -> list[TurnSummary]:

@@ -1,0 +1,270 @@
+"""Forks and replays as tasks of the engine, stored as they go.
+
+1. **Start.** The source is checked (``Replay.prepare``: a bad session, turn or pin is refused
+   here, before anything is stored); the new session is opened and its origin stored
+   ``running`` with the number of turns to make, owned by this process. A task on the
+   engine's loop makes the turns.
+2. **Run.** Each turn is stored by the engine as it is made; the origin's progress is stored
+   at most every ``PROGRESS_EVERY_S``. It ends ``done`` with the differences from the source,
+   or ``failed`` with the reason (cancelled, or an error); the turns made so far stay.
+3. **Follow.** A ``JobHandle`` says how far it got; a page reads it and may go away at any
+   moment. Another process reads the stored origin.
+
+An origin left ``running`` by a process that died is ended ``failed`` ("interrupted") by the
+next engine that looks (``SessionJobs.recover``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+from coach.enums import JobStatus, OriginKind
+from coach.errors import InputError
+from coach.llm.base import LLMClient
+from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
+from coach.persistence.records import SessionOrigin, utcnow
+from coach.process import ProcessId, is_orphaned
+from coach.prompts.library import PromptLibrary, PromptPin
+from coach.sessions.replay import Replay
+from coach.turns.events import Changes
+from coach.turns.recovery import STALE_AFTER
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two stores of a running task's progress (and heartbeat).
+PROGRESS_EVERY_S = 1.0
+CANCELLED = "cancelled: stopped on request; the turns made so far are kept"
+INTERRUPTED = "interrupted: the app stopped before it ended; the turns made so far are kept"
+
+
+@dataclass
+class JobProgress:
+    done: int
+    total: int
+    finished: bool
+    #: The task failed or was cancelled: what to show.
+    error: str | None
+    seen: int
+
+
+@dataclass(eq=False)
+class JobHandle:
+    """A fork or replay of this process, for anyone to follow. Changed only on the engine's
+    loop."""
+
+    session_id: str
+    total: int
+    done: int = 0
+    finished: bool = False
+    error: str | None = None
+    task: asyncio.Task[None] | None = None
+    started: float = field(default_factory=time.monotonic)
+    _seen: int = 0
+    _changes: Changes = field(default_factory=Changes)
+
+    def step(self, done: int) -> None:
+        self.done = done
+        self._notify()
+
+    def finish(self, error: str | None = None) -> None:
+        self.finished, self.error = True, error
+        self._notify()
+
+    def _notify(self) -> None:
+        self._seen += 1
+        self._changes.notify()
+
+    async def wait(self, seen: int = 0, *, within_s: float = 1.0) -> JobProgress:
+        if self._seen <= seen and not self.finished:
+            await self._changes.wait(within_s)
+        return JobProgress(self.done, self.total, self.finished, self.error, self._seen)
+
+    async def ended(self) -> None:
+        """Wait until the task has ended (its outcome is stored; ``error`` says why it
+        failed)."""
+        progress = await self.wait()
+        while not progress.finished:
+            progress = await self.wait(progress.seen, within_s=5.0)
+
+
+class SessionJobs:
+    """Starts, runs, cancels and recovers the forks and replays of one engine."""
+
+    def __init__(self, llm_client: LLMClient, db: DatabaseInterface, prompts: PromptLibrary):
+        self.llm_client = llm_client
+        self.db = db
+        self.prompts = prompts
+        self.owner = str(ProcessId.current())
+        self._running: dict[str, JobHandle] = {}
+
+    def handle(self, session_id: str) -> JobHandle | None:
+        """The task making this session, while it runs in this process."""
+        return self._running.get(session_id)
+
+    def cancel(self, session_id: str) -> bool:
+        """Stop the task making this session (the turns made so far are kept). Returns whether
+        it was running here."""
+        handle = self._running.get(session_id)
+        if handle is None or handle.task is None:
+            return False
+        return handle.task.cancel()
+
+    async def fork(self, source_session_id: str, at_turn: int, *, by: str = "") -> SessionOrigin:
+        """Copy the first ``at_turn`` turns of the session into a new session of a copy of its
+        client: its messages, phase, identities and turn log as they were after that turn.
+
+        Raises:
+            InputError: as ``Replay.prepare``.
+        """
+        replay = await Replay.prepare(
+            self.db, source_session_id, at_turn=at_turn, prompts=self.prompts
+        )
+        return await self._start(replay, OriginKind.FORK, at_turn=at_turn, by=by)
+
+    async def replay(
+        self,
+        source_session_id: str,
+        *,
+        live: bool = False,
+        pin: PromptPin | None = None,
+        model: str | None = None,
+        by: str = "",
+    ) -> SessionOrigin:
+        """Replay the session into a new session of a copy of its client: exactly (the
+        recorded outputs), or live (the engine's model, or ``model``, with ``pin``'s versions).
+
+        Raises:
+            InputError: as ``Replay.prepare``; a pin or model asked of an exact replay.
+            PromptError: the pin selects no valid version set.
+            ConfigurationError: the engine's client cannot ask ``model``.
+        """
+        if not live and (pin is not None or model):
+            raise InputError(
+                "an exact replay feeds back the recorded outputs; "
+                "choose a live replay to use other prompt versions or another model"
+            )
+        client = None
+        if live:
+            client = self.llm_client if not model else self.llm_client.with_model(model)
+            await self.prompts.manager(pin)  # a bad pin is refused before anything is stored
+        replay = await Replay.prepare(
+            self.db, source_session_id, client=client, prompts=self.prompts
+        )
+        kind = OriginKind.REPLAY_LIVE if live else OriginKind.REPLAY_EXACT
+        return await self._start(
+            replay,
+            kind,
+            pin=pin,
+            model="" if client is None else f"{client.provider}/{client.model}",
+            by=by,
+        )
+
+    async def _start(
+        self,
+        replay: Replay,
+        kind: OriginKind,
+        *,
+        at_turn: int | None = None,
+        pin: PromptPin | None = None,
+        model: str = "",
+        by: str = "",
+    ) -> SessionOrigin:
+        await replay.begin(pin)
+        now = utcnow()
+        origin = await self.db.save_session_origin(
+            SessionOrigin(
+                session_id=replay.report.session_id,
+                source_session_id=replay.source.session_id,
+                kind=kind,
+                at_turn=at_turn,
+                pin=None if pin is None else pin.model_dump(mode="json"),
+                model=model,
+                turns_total=len(replay.source_turns),
+                created_by=by,
+                owner=self.owner,
+                heartbeat_at=now,
+                created_at=now,
+            )
+        )
+        handle = JobHandle(origin.session_id, origin.turns_total)
+        self._running[origin.session_id] = handle
+        handle.task = asyncio.get_running_loop().create_task(
+            self._run(handle, replay, origin), name=f"{kind.value} {origin.session_id}"
+        )
+        return origin
+
+    async def _run(self, handle: JobHandle, replay: Replay, origin: SessionOrigin) -> None:
+        error: str | None = None
+        stored_at = time.monotonic()
+        try:
+            async for done in replay.turns():
+                handle.step(done)
+                if time.monotonic() - stored_at >= PROGRESS_EVERY_S:
+                    stored_at = time.monotonic()
+                    origin = await self.db.save_session_origin(
+                        origin.model_copy(update={"turns_done": done, "heartbeat_at": utcnow()})
+                    )
+            report = await replay.finish()
+            ended = origin.model_copy(
+                update={
+                    "status": JobStatus.DONE,
+                    "turns_done": report.turns,
+                    "differences": [asdict(d) for d in report.differences],
+                }
+            )
+        except asyncio.CancelledError:
+            error = CANCELLED
+        except Exception as e:  # the task's end: shown on the handle and stored
+            logger.exception("making session %s failed", origin.session_id)
+            error = f"failed: {e}"
+        if error is not None:
+            ended = origin.model_copy(
+                update={"status": JobStatus.FAILED, "turns_done": handle.done, "error": error}
+            )
+        try:
+            await self.db.save_session_origin(ended.model_copy(update={"ended_at": utcnow()}))
+        except Exception as e:
+            logger.exception("session %s: its end could not be stored", origin.session_id)
+            error = f"{error or 'done'}, but its end could not be stored: {e}"
+        finally:
+            handle.finish(error)
+            del self._running[origin.session_id]
+
+    async def recover(self) -> list[SessionOrigin]:
+        """``recover_origins`` for this engine: its own running tasks are never ended."""
+        return await recover_origins(self.db, running=set(self._running))
+
+    async def aclose(self) -> None:
+        """Stop the running tasks (on shutdown): each is stored as cancelled, with its turns."""
+        for handle in list(self._running.values()):
+            if handle.task is not None:
+                handle.task.cancel()
+        tasks = [h.task for h in self._running.values() if h.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def recover_origins(
+    db: DatabaseInterface, *, running: set[str] | frozenset[str] = frozenset()
+) -> list[SessionOrigin]:
+    """End the running forks and replays whose process is gone as failed ("interrupted"),
+    keeping the turns they made. One a live process runs is never ended.
+
+    Args:
+        running: the sessions the caller is making itself.
+    """
+    ended = []
+    now = utcnow()
+    for origin in await db.list_session_origins(status=JobStatus.RUNNING, limit=MAX_PAGE_SIZE):
+        if origin.session_id in running:
+            continue
+        if not is_orphaned(origin, now=now, stale_after=STALE_AFTER):
+            continue
+        failed = origin.model_copy(
+            update={"status": JobStatus.FAILED, "error": INTERRUPTED, "ended_at": now}
+        )
+        ended.append(await db.save_session_origin(failed))
+    return ended
