@@ -1,4 +1,5 @@
-"""Terminal entry point: ``python -m coach {init-db,prompts,try,demo-data,chat}``.
+"""Terminal entry point:
+``python -m coach {init-db,prompts,try,fork,replay,compare,demo-data,chat}``.
 
 Settings come from the environment (``COACH_*``), as in the app; see ``coach/config.py``.
 """
@@ -17,11 +18,13 @@ from coach.demo import DemoStep, play_demo
 from coach.enums import CoachingState
 from coach.errors import CoachError
 from coach.llm.base import TextDelta
+from coach.llm.scripted import ScriptedLLMClient
 from coach.models import PHASE_ORDER
 from coach.persistence.base import DatabaseInterface
 from coach.prompts import cli as prompt_commands
 from coach.prompts.store import load_prompt_files
 from coach.service import TurnEvent, TurnResult
+from coach.sessions import cli as session_commands
 from coach.turns import recover_interrupted
 
 
@@ -35,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     prompt_commands.add_commands(sub)
     prompt_commands.add_try_command(sub)
+    session_commands.add_commands(sub)
     demo = sub.add_parser("demo-data", help="load a complete sample session (all six phases)")
     demo.add_argument("--if-empty", action="store_true", help="only when no user exists yet")
     chat = sub.add_parser("chat", help="talk with the coach in the terminal")
@@ -86,6 +90,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return await prompt_commands.run(args, db)
         if args.command == "try":
             return await try_turn(args, settings, db)
+        if args.command in ("fork", "replay", "compare"):
+            return await sessions(args, settings, db)
         if args.command == "demo-data":
             return await load_demo(db, if_empty=args.if_empty)
         return await chat(args, settings, db)
@@ -98,6 +104,18 @@ async def try_turn(args: argparse.Namespace, settings: Settings, db: DatabaseInt
     service = build_service(settings, client, db)
     try:
         return await prompt_commands.run_try(args, service)
+    finally:
+        await service.aclose()
+        await client.aclose()
+
+
+async def sessions(args: argparse.Namespace, settings: Settings, db: DatabaseInterface) -> int:
+    # Only a live replay asks a model: the others need no client loaded.
+    live = getattr(args, "live", False)
+    client = await open_llm_client(settings) if live else ScriptedLLMClient()
+    service = build_service(settings, client, db)
+    try:
+        return await session_commands.run(args, service)
     finally:
         await service.aclose()
         await client.aclose()

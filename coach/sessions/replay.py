@@ -33,6 +33,7 @@ from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
     IdentityRecord,
     SessionSummary,
+    TurnOutline,
     TurnRecord,
     TurnSummary,
     new_id,
@@ -67,11 +68,11 @@ class Difference:
     original: JsonValue
     replayed: JsonValue
 
-    def describe(self) -> str:
+    def describe(self, first: str = "was", second: str = "replayed") -> str:
         where = "at the end" if self.seq == 0 else f"turn {self.seq}"
         return (
-            f"{where}: {self.what} was {json.dumps(self.original, ensure_ascii=False)}, "
-            f"replayed {json.dumps(self.replayed, ensure_ascii=False)}"
+            f"{where}: {self.what} {first} {json.dumps(self.original, ensure_ascii=False)}, "
+            f"{second} {json.dumps(self.replayed, ensure_ascii=False)}"
         )
 
 
@@ -344,10 +345,10 @@ async def _last(events: AsyncIterator[TurnEvent]) -> TurnResult:
 
 
 def turn_differences(
-    original: TurnSummary, replayed: TurnSummary, ids: dict[str, str]
+    original: TurnOutline, replayed: TurnOutline, ids: dict[str, str] | None
 ) -> list[Difference]:
-    """How the replayed turn differs from the original (ids of the original given as the
-    replay's)."""
+    """How the replayed turn differs from the original: with the original's ids given as the
+    replay's (``ids``), or with every id left out (``None``: two sessions of their own)."""
     seq = original.seq or 0
     pairs: list[tuple[str, JsonValue, JsonValue]] = [
         ("status", original.status.value, replayed.status.value),
@@ -363,25 +364,30 @@ def turn_differences(
             original.transition_refused_reason,
             replayed.transition_refused_reason,
         ),
-        ("actions", _actions(original, ids), _actions(replayed, {})),
+        ("actions", _actions(original, ids), _actions(replayed, None if ids is None else {})),
     ]
     return [Difference(seq, what, a, b) for what, a, b in pairs if a != b]
 
 
-def _actions(turn: TurnSummary, ids: dict[str, str]) -> JsonValue:
-    """The turn's actions as compared: type, params (created ids left out), outcome, reason."""
+def _actions(turn: TurnOutline, ids: dict[str, str] | None) -> JsonValue:
+    """The turn's actions as compared: type, params (created ids left out; every id, without
+    ``ids``), outcome, reason."""
     shown: list[JsonValue] = []
     for action in turn.actions:
-        params = {k: v for k, v in action.params.items() if k != CREATED_IDS.get(action.type)}
+        params = {
+            k: v
+            for k, v in action.params.items()
+            if k != CREATED_IDS.get(action.type) and (ids is not None or not k.endswith("_id"))
+        }
         text = json.dumps(params, sort_keys=True, ensure_ascii=False)
         reason = action.reason or ""
-        for old, new in ids.items():
+        for old, new in (ids or {}).items():
             text, reason = text.replace(old, new), reason.replace(old, new)
         shown.append([action.type, json.loads(text), action.status.value, reason])
     return shown
 
 
-def _learn_ids(original: TurnSummary, replayed: TurnSummary, ids: dict[str, str]) -> None:
+def _learn_ids(original: TurnOutline, replayed: TurnOutline, ids: dict[str, str]) -> None:
     """Map the ids the original turn created to those its replay created, action by action."""
     for a, b in zip(original.actions, replayed.actions, strict=False):
         key = CREATED_IDS.get(a.type)

@@ -14,6 +14,7 @@ from coach.persistence import DatabaseInterface
 from coach.persistence.factory import create_database_from_url
 from coach.persistence.memory import InMemoryDatabase
 from coach.service import CoachService
+from coach.sessions.compare import compare_sessions
 from coach.sessions.replay import replay_session
 from tests.records import stored_turns
 
@@ -46,8 +47,10 @@ async def test_a_300_turn_session_with_summaries_replays_exactly(sqlite_url: str
     try:
         demo = await play_demo(db, steps=DEMO_STEPS * 30)
         report = await replay_session(db, demo.session_id)
+        compared = await compare_sessions(db, demo.session_id, report.session_id)
     finally:
         await db.close()
+    assert compared.first_divergence is None and compared.a.turns == compared.b.turns == 300
     assert report.turns == 300
     assert report.differences == [], [d.describe() for d in report.differences[:5]]
     summaries = report.recorded_answers - report.turns

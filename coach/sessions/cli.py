@@ -1,0 +1,138 @@
+"""``python -m coach {fork,replay,compare}``: forks, replays and comparisons from a terminal.
+
+A fork or replay runs as a task of the engine, as in the app, with its progress on stderr;
+Ctrl-C cancels it (the turns made so far are kept). Errors print one line saying what to fix
+and exit with status 1 (``coach.__main__``); an exact replay that differs from its source
+exits with status 1 too, so it can gate a change of the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from coach.enums import JobStatus
+from coach.errors import CoachError
+from coach.persistence.records import SessionOrigin
+from coach.prompts.library import PromptPin
+from coach.service import CoachService
+from coach.sessions.compare import Comparison, compare_sessions
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fork = sub.add_parser("fork", help="copy a session's first turns into a new session")
+    fork.add_argument("session_id")
+    fork.add_argument("--at", type=int, required=True, help="the last turn to copy")
+    fork.add_argument("--json", action="store_true", help="print the result as JSON")
+    replay = sub.add_parser("replay", help="send a session's messages again into a new session")
+    replay.add_argument("session_id")
+    mode = replay.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--exact", action="store_true", help="feed back the recorded outputs")
+    mode.add_argument("--live", action="store_true", help="ask the model again")
+    replay.add_argument("--label", help="live: use the versions with this label")
+    replay.add_argument(
+        "--version", action="append", default=[], metavar="PART=N", help="live: version N of PART"
+    )
+    replay.add_argument("--provider", choices=["openai", "local"], help="live: the client")
+    replay.add_argument("--model", help="live: the model (OpenAI-compatible servers only)")
+    replay.add_argument("--json", action="store_true", help="print the result as JSON")
+    compare = sub.add_parser("compare", help="compare two sessions")
+    compare.add_argument("a")
+    compare.add_argument("b")
+    compare.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+async def run(args: argparse.Namespace, service: CoachService) -> int:
+    """Run ``fork``, ``replay`` or ``compare``. Raises ``CoachError`` with what to fix."""
+    if args.command == "compare":
+        found = await compare_sessions(service.db, args.a, args.b)
+        print(json.dumps(found.as_json(), indent=2) if args.json else _comparison_text(found))
+        return 0
+    jobs = service.sessions
+    if args.command == "fork":
+        started = await jobs.fork(args.session_id, args.at, by=getpass.getuser())
+    else:
+        pin = PromptPin.parse(args.label, ",".join(args.version))
+        started = await jobs.replay(
+            args.session_id, live=args.live, pin=pin, model=args.model, by=getpass.getuser()
+        )
+    ended = await _follow(service, started)
+    if args.json:
+        print(ended.model_dump_json(indent=2))
+    else:
+        print(_origin_text(ended))
+    if ended.status is not JobStatus.DONE:
+        return 1
+    return 1 if ended.kind.value == "replay_exact" and ended.differences else 0
+
+
+async def _follow(service: CoachService, started: SessionOrigin) -> SessionOrigin:
+    """Show the task's progress until it ends; Ctrl-C cancels it."""
+    jobs = service.sessions
+    handle = jobs.handle(started.session_id)
+    try:
+        seen = 0
+        while handle is not None:
+            progress = await handle.wait(seen, within_s=1.0)
+            seen = progress.seen
+            print(f"\r  turn {progress.done}/{progress.total}", end="", file=sys.stderr)
+            if progress.finished:
+                print(file=sys.stderr)
+                break
+    except BaseException:  # Ctrl-C (the task is cancelled) or an error: stop making it
+        jobs.cancel(started.session_id)
+        if handle is not None:
+            await handle.ended()
+        raise
+    ended = await service.db.get_session_origin(started.session_id)
+    if ended is None:
+        raise CoachError(f"session {started.session_id} was deleted while it was being made")
+    return ended
+
+
+def _origin_text(origin: SessionOrigin) -> str:
+    made = "forked" if origin.kind.value == "fork" else origin.kind.value.replace("_", " ")
+    lines = [
+        f"{made}: session {origin.session_id} from {origin.source_session_id} "
+        f"({origin.turns_done} of {origin.turns_total} turns, {origin.status.value})"
+    ]
+    if origin.error:
+        lines.append(origin.error)
+    if origin.status is JobStatus.DONE and origin.kind.value != "fork":
+        if not origin.differences:
+            lines.append("no difference from the source")
+        else:
+            lines.append(f"{len(origin.differences)} difference(s) from the source:")
+            lines += [f"  {_difference(d)}" for d in origin.differences[:20]]
+    return "\n".join(lines)
+
+
+def _difference(d: Mapping[str, Any]) -> str:
+    where = "at the end" if not d.get("seq") else f"turn {d['seq']}"
+    original = json.dumps(d.get("original"), ensure_ascii=False)
+    replayed = json.dumps(d.get("replayed"), ensure_ascii=False)
+    return f"{where}: {d.get('what')} was {original}, now {replayed}"
+
+
+def _comparison_text(found: Comparison) -> str:
+    a, b = found.a, found.b
+    lines = [
+        f"A {a.session_id}: {a.turns} turns ({a.failed_turns} failed), tokens "
+        f"{a.input_tokens} in / {a.output_tokens} out, {a.latency_ms:,.0f} ms",
+        f"B {b.session_id}: {b.turns} turns ({b.failed_turns} failed), tokens "
+        f"{b.input_tokens} in / {b.output_tokens} out, {b.latency_ms:,.0f} ms",
+    ]
+    if found.first_divergence is None:
+        lines.append("no divergence: the same conversation and coaching events")
+    else:
+        lines.append(f"first divergence: turn {found.first_divergence}")
+        if found.first_text_divergence:
+            lines.append(f"  text differs from turn {found.first_text_divergence}")
+        lines += [f"  {line}" for line in found.event_divergence]
+    for change in found.identities:
+        lines.append(f"identity {change.label!r}: {change.change}")
+    return "\n".join(lines)
