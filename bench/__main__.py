@@ -19,7 +19,7 @@ from bench.common import RESULTS_DIR, mask, save_results
 from bench.generate import generate
 from bench.pg import async_url, reachable
 
-BENCHMARKS = ("persistence", "langgraph", "inspector", "tabs", "engine", "trials")
+BENCHMARKS = ("persistence", "langgraph", "inspector", "tabs", "engine", "trials", "replay")
 PG_ENV = ("COACH_BENCH_POSTGRES_URL", "COACH_TEST_POSTGRES_URL")
 
 
@@ -143,6 +143,14 @@ async def main(args: argparse.Namespace) -> int:
         result = await trials.run(config=trials_config)
         all_targets["trials"] = result["targets"]
         saved.append(save_results(f"trials-{mode}", result, args.results_dir))
+
+    if "replay" in selected:
+        from bench import replay  # imported here: it loads the coaching engine
+
+        replay_config = replay.ReplayConfig.quick() if args.quick else replay.ReplayConfig()
+        result = await replay.run(config=replay_config)
+        all_targets["replay"] = result["targets"]
+        saved.append(save_results(f"replay-{mode}", result, args.results_dir))
 
     print("\nTargets:")
     for name, targets in all_targets.items():

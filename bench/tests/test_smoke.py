@@ -134,3 +134,12 @@ def test_command_line_quick_run_saves_results(tmp_path: Path) -> None:
     data = json.loads(saved[0].read_text())
     assert data["benchmark"] == "langgraph-quick"
     assert "speedup_late" in data
+
+
+async def test_replay_benchmark_runs() -> None:
+    from bench import replay
+
+    result = await replay.run(config=replay.ReplayConfig.quick())
+    assert result["turns"] == 20
+    assert all(rate > 0 for rate in result["replay_turns_per_s"])
+    assert set(result["targets"]) == {"replay_turns_per_s", "replay_at_least_200_per_s"}
