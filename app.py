@@ -23,6 +23,7 @@ navigation = st.navigation(
         st.Page("pages/sessions.py", title="Sessions", icon="🗂️", url_path="sessions"),
         st.Page("pages/inspector.py", title="Session inspector", icon="🔎", url_path="inspector"),
         st.Page("pages/prompts.py", title="Prompts", icon="🧪", url_path="prompts"),
+        st.Page("pages/compare.py", title="Compare", icon="↔️", url_path="compare"),
     ]
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from coach.inspection import load_session_view, phase_label
-from ui import inspector, render
+from ui import inspector, lineage, render
 from ui.app_runtime import get_runtime
 from ui.chat import when
 from ui.routing import require_router
@@ -55,6 +55,8 @@ if view is None:
     st.stop()
 
 inspector.header(view)
+lineage.follow_making(runtime)
+lineage.lineage(runtime, view.session_id)
 links = st.columns(3)
 with links[0]:
     st.page_link(
@@ -73,6 +75,9 @@ for draw, container in zip(inspector.TABS.values(), tabs, strict=True):
     if container.open:
         with container:
             draw(runtime, view)
+
+with st.expander("Replay this session into a new one", icon="🔁"):
+    lineage.replay_controls(runtime, view.session_id)
 
 with st.expander("Delete", icon="🗑️"):
     inspector.delete_controls(runtime, view)

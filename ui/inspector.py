@@ -36,7 +36,7 @@ from coach.inspection import (
 from coach.persistence.records import TurnRecord
 from coach.prompts.library import PromptPin, describe_pin
 from coach.prompts.store import ACTIVE
-from ui import experiments
+from ui import experiments, lineage
 from ui.app_runtime import AppRuntime
 from ui.charts import phase_timeline_chart
 from ui.chat import user_name
@@ -265,6 +265,7 @@ def turns_tab(runtime: AppRuntime, view: SessionView) -> None:
                 whole = runtime.run(runtime.db.get_turn(view.session_id, turn.seq or 0))
                 if whole is not None:
                     _turn_details(whole)
+                    lineage.fork_button(runtime, view.session_id, whole.seq or 0)
                     st.markdown("**Try this turn again**")
                     experiments.on_turn(
                         runtime, view.session_id, whole.seq or 0, key=f"turn_{whole.seq}"

@@ -325,7 +325,23 @@ class ExperimentRun(Record):
     created_at: UTCDateTime = Field(default_factory=utcnow)
 
 
-class Experiment(Record):
+class StoredTask(Record):
+    """What a task of the engine stored as it goes holds besides its work: it is ``running``
+    (owned by a process, which beats its heartbeat for owners on another host), then ``done``
+    or ``failed`` with the reason."""
+
+    status: JobStatus = JobStatus.RUNNING
+    error: str | None = None
+    created_by: str = ""
+    #: The process running it (``coach.process.ProcessId``), as a pending turn's ``owner``.
+    owner: str | None = None
+    #: When it last said it still runs, for owners on another host.
+    heartbeat_at: UTCDateTime | None = None
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+    ended_at: UTCDateTime | None = None
+
+
+class Experiment(StoredTask):
     """A stored turn answered again ``runs_requested`` times with another prompt version set or
     model, without touching the session: kept under a name, so a coach can come back to it.
 
@@ -344,19 +360,10 @@ class Experiment(Record):
     #: ``provider/model`` of the runs.
     model: str
     runs_requested: int = Field(ge=1, le=MAX_EXPERIMENT_RUNS)
-    status: JobStatus = JobStatus.RUNNING
-    error: str | None = None
-    created_by: str = ""
-    #: The process running it (``coach.process.ProcessId``), as a pending turn's ``owner``.
-    owner: str | None = None
-    #: When a run last ended (or the experiment began), for owners on another host.
-    heartbeat_at: UTCDateTime | None = None
-    created_at: UTCDateTime = Field(default_factory=utcnow)
-    ended_at: UTCDateTime | None = None
     runs: list[ExperimentRun] = Field(default_factory=list)
 
 
-class SessionOrigin(Record):
+class SessionOrigin(StoredTask):
     """Where a session came from: another session, forked after turn ``at_turn`` or replayed,
     and how far making it got. Made as a task of the engine: ``running`` (``turns_done`` of
     ``turns_total``), then ``done``, or ``failed`` with the reason (a cancelled one says so).
@@ -371,17 +378,10 @@ class SessionOrigin(Record):
     pin: JsonDict | None = None
     #: ``provider/model`` of a live replay; ``""`` otherwise.
     model: str = ""
-    status: JobStatus = JobStatus.RUNNING
     turns_done: int = Field(default=0, ge=0)
     turns_total: int = Field(default=0, ge=0)
     #: How the new session differs from the source, turn by turn (``Difference`` as JSON).
     differences: list[JsonDict] = Field(default_factory=list)
-    error: str | None = None
-    created_by: str = ""
-    owner: str | None = None
-    heartbeat_at: UTCDateTime | None = None
-    created_at: UTCDateTime = Field(default_factory=utcnow)
-    ended_at: UTCDateTime | None = None
 
 
 T = TypeVar("T")
@@ -413,6 +413,7 @@ __all__ = [
     "SessionOrigin",
     "SessionSummary",
     "StateRecord",
+    "StoredTask",
     "TurnCommit",
     "TurnOutline",
     "TurnRecord",

@@ -20,13 +20,12 @@ from coach.errors import InputError
 from coach.inspection.session import load_turn_outlines
 from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import (
-    IdentityRecord,
     MessageRecord,
     SessionSummary,
     TurnOutline,
     TurnSummary,
 )
-from coach.sessions.replay import turn_differences
+from coach.sessions.replay import identity_facts, turn_differences
 
 #: Messages compared per read, per session.
 MESSAGE_PAGE = 500
@@ -230,19 +229,10 @@ async def _found_identities(
 ) -> dict[str, dict[str, JsonValue]]:
     """The identities the session found (those of its client it created), by label."""
     return {
-        i.label.casefold(): _shown(i)
+        i.label.casefold(): identity_facts(i)
         for i in await db.get_identities(summary.user_id)
         if i.session_id == summary.session_id
     }
-
-
-def _shown(identity: IdentityRecord) -> dict[str, JsonValue]:
-    shown: dict[str, JsonValue] = identity.model_dump(
-        mode="json",
-        include={"label", "category", "state", "affirmation", "visualization"},
-    )
-    shown["action_items"] = [item.text for item in identity.action_items]
-    return shown
 
 
 def _identity_changes(

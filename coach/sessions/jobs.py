@@ -62,25 +62,20 @@ class JobHandle:
     error: str | None = None
     task: asyncio.Task[None] | None = None
     started: float = field(default_factory=time.monotonic)
-    _seen: int = 0
     _changes: Changes = field(default_factory=Changes)
 
     def step(self, done: int) -> None:
         self.done = done
-        self._notify()
+        self._changes.notify()
 
     def finish(self, error: str | None = None) -> None:
         self.finished, self.error = True, error
-        self._notify()
-
-    def _notify(self) -> None:
-        self._seen += 1
         self._changes.notify()
 
     async def wait(self, seen: int = 0, *, within_s: float = 1.0) -> JobProgress:
-        if self._seen <= seen and not self.finished:
-            await self._changes.wait(within_s)
-        return JobProgress(self.done, self.total, self.finished, self.error, self._seen)
+        if not self.finished:
+            await self._changes.after(seen, within_s)
+        return JobProgress(self.done, self.total, self.finished, self.error, self._changes.count)
 
     async def ended(self) -> None:
         """Wait until the task has ended (its outcome is stored; ``error`` says why it

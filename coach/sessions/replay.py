@@ -402,11 +402,11 @@ async def _end_differences(
     """The identities the two sessions ended with (those the original session found), and its
     phase."""
     original = {
-        ids.get(i.id, i.id): _identity(i)
+        ids.get(i.id, i.id): identity_facts(i)
         for i in await db.get_identities(original_user)
         if i.session_id == report.source_session_id
     }
-    replayed = {i.id: _identity(i) for i in await db.get_identities(report.user_id)}
+    replayed = {i.id: identity_facts(i) for i in await db.get_identities(report.user_id)}
     differences = [
         Difference(0, f"identity {key}", original.get(key), replayed.get(key))
         for key in sorted(set(original) | set(replayed))
@@ -425,7 +425,8 @@ async def _end_differences(
     return differences
 
 
-def _identity(identity: IdentityRecord) -> JsonValue:
+def identity_facts(identity: IdentityRecord) -> dict[str, JsonValue]:
+    """What a replay or comparison checks of an identity (its id left out)."""
     shown: dict[str, JsonValue] = identity.model_dump(mode="json", include=IDENTITY_FIELDS)
     shown["action_items"] = [[item.text, item.done] for item in identity.action_items]
     return shown
@@ -433,16 +434,8 @@ def _identity(identity: IdentityRecord) -> JsonValue:
 
 def _outline(result: TurnResult) -> TurnOutline:
     """What the replayed turn did, as its result says (no need to read it back)."""
-    return TurnOutline(
-        seq=result.turn_seq,
-        state_before=result.state_before,
-        state_after=result.state_after,
-        requested_transition=result.requested_transition,
-        transition_refused_reason=result.transition_refused_reason,
-        actions=result.actions,
-        status=result.status,
-        error=result.error,
-    )
+    fields = result.model_dump(include=set(TurnOutline.model_fields))
+    return TurnOutline.model_validate({**fields, "seq": result.turn_seq})
 
 
 def _value(state: CoachingState | None) -> str | None:

@@ -78,12 +78,15 @@ TurnEvent = TextDelta | TurnResult
 
 
 class Changes:
-    """Tells waiters on the engine's loop that something changed (``notify``)."""
+    """Tells waiters on the engine's loop that something changed (``notify``), and counts the
+    changes, so a follower can say which it has seen."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.count = 0
 
     def notify(self) -> None:
+        self.count += 1
         self._event.set()
         self._event = asyncio.Event()
 
@@ -91,6 +94,11 @@ class Changes:
         """Until the next change, or ``within_s`` seconds."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), within_s)
+
+    async def after(self, seen: int, within_s: float) -> None:
+        """Until there are more than ``seen`` changes, or ``within_s`` seconds."""
+        if self.count <= seen:
+            await self.wait(within_s)
 
 
 @dataclass

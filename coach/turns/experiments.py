@@ -76,34 +76,29 @@ class ExperimentHandle:
     error: BaseException | None = None
     _texts: dict[int, str] = field(default_factory=dict)
     _ended: dict[int, ExperimentRun] = field(default_factory=dict)
-    _changes_seen: int = 0
     _changes: Changes = field(default_factory=Changes)
 
     def delta(self, number: int, text: str) -> None:
         self._texts[number] = self._texts.get(number, "") + text
-        self._notify()
+        self._changes.notify()
 
     def run_ended(self, run: ExperimentRun) -> None:
         self._ended[run.number] = run
-        self._notify()
+        self._changes.notify()
 
     def finish(self, error: BaseException | None = None) -> None:
         self.done, self.error = True, error
-        self._notify()
-
-    def _notify(self) -> None:
-        self._changes_seen += 1
         self._changes.notify()
 
     async def wait(self, seen: int = 0, *, within_s: float = 1.0) -> ExperimentProgress:
         """The experiment as it is, after waiting up to ``within_s`` seconds for a change
         after the first ``seen``."""
-        if self._changes_seen <= seen and not self.done:
-            await self._changes.wait(within_s)
+        if not self.done:
+            await self._changes.after(seen, within_s)
         return ExperimentProgress(
             texts=dict(self._texts),
             ended=dict(self._ended),
-            seen=self._changes_seen,
+            seen=self._changes.count,
             done=self.done,
             elapsed_s=time.monotonic() - self.started,
             error=self.error,

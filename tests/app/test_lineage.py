@@ -1,0 +1,54 @@
+"""Forks, replays and Compare in the app: a fork started from an opened turn is made by the
+engine and linked both ways; Compare shows where a fork diverges; bad ids are named."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.app.helpers import load_demo, no_exception, open_page, runtime, texts
+from tests.app.test_inspector import tab
+
+AT = 6
+
+
+def test_a_fork_from_a_turn_is_made_linked_both_ways_and_compared(app: AppTest) -> None:
+    info = load_demo()
+    open_page(app, "pages/inspector.py", session_id=info.session_id)
+    tab(app, "Turns")
+    app.session_state[f"turn_{AT}"] = True
+    app.run()
+    next(b for b in app.button if b.label == f"Fork after turn {AT}").click()
+    app.run()
+    no_exception(app)
+    shown = texts(app)
+    assert f"fork after turn {AT}" in shown and "New session" in shown
+    rt = runtime()
+    [made] = rt.run(rt.db.list_session_origins(source_session_id=info.session_id))
+    assert made.status.value == "done" and made.turns_done == AT
+    # The source lists it; the fork names its source.
+    app.run()
+    assert "↪️ Sessions made from this one (1)" in [e.label for e in app.expander]
+    open_page(app, "pages/inspector.py", session_id=made.session_id)
+    assert f"This session is a **fork after turn {AT}** of `{info.session_id}`" in texts(app)
+    # Compare: the fork stops where the source goes on.
+    open_page(app, "pages/compare.py", a=info.session_id, b=made.session_id)
+    shown = texts(app)
+    assert f"First divergence: turn {AT + 1}" in shown
+    assert "only A has it" in shown
+    assert f"**Turn {AT + 1}** · ⚠️ first divergence" in shown  # marked in the transcript
+    assert f"**Turn {AT}**\n" in shown or f"**Turn {AT}**" in shown.splitlines()
+
+
+def test_an_exact_replay_from_the_inspector_has_no_difference(app: AppTest) -> None:
+    info = load_demo()
+    open_page(app, "pages/inspector.py", session_id=info.session_id)
+    next(b for b in app.button if b.label == "Replay into a new session").click()
+    app.run()
+    no_exception(app)
+    assert "exact replay, 0 differences from its source" in texts(app)
+
+
+def test_compare_names_a_missing_session(app: AppTest) -> None:
+    info = load_demo()
+    open_page(app, "pages/compare.py", a=info.session_id, b="nope")
+    assert any("session nope does not exist" in str(e.value) for e in app.warning)

@@ -1,0 +1,199 @@
+"""Forks and replays in the inspector: where a session came from and what was made from it
+(both ways, linked), a fork at any turn, a replay, and the progress of one being made.
+
+The page only starts a fork or replay and follows it: the engine makes it as a task, stores it
+as it goes, and goes on when the page goes away.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import streamlit as st
+
+from coach.enums import JobStatus, OriginKind
+from coach.errors import CoachError
+from coach.persistence.records import SessionOrigin
+from coach.prompts.library import PromptPin
+from ui.app_runtime import AppRuntime
+from ui.render import show_error, stop_on_error
+
+#: The session being made from this page (its id), in ``st.session_state``.
+MAKING_KEY = "lineage_making"
+#: Seconds between looks at a session another app process is making.
+OTHER_PROCESS_POLL_S = 2.0
+KIND_NAMES = {
+    OriginKind.FORK: "fork",
+    OriginKind.REPLAY_EXACT: "exact replay",
+    OriginKind.REPLAY_LIVE: "live replay",
+}
+
+
+def describe(origin: SessionOrigin) -> str:
+    """``fork after turn 6``, ``exact replay``, …, with its progress unless it is done."""
+    what = KIND_NAMES[origin.kind]
+    if origin.kind is OriginKind.FORK:
+        what += f" after turn {origin.at_turn}"
+    if origin.status is JobStatus.RUNNING:
+        return f"{what} (being made: {origin.turns_done} of {origin.turns_total} turns)"
+    if origin.status is JobStatus.FAILED:
+        return f"{what} ({origin.turns_done} of {origin.turns_total} turns: {origin.error})"
+    if origin.kind is not OriginKind.FORK:
+        differences = len(origin.differences)
+        what += f", {differences} difference{'s' * (differences != 1)} from its source"
+    return what
+
+
+def lineage(runtime: AppRuntime, session_id: str) -> None:
+    """Where the session came from, and the sessions made from it, with links."""
+    with stop_on_error(runtime):
+        origin = runtime.run(runtime.db.get_session_origin(session_id))
+        made = runtime.run(runtime.db.list_session_origins(source_session_id=session_id, limit=50))
+    if origin is not None:
+        left, middle, right = st.columns([5, 2, 3])
+        left.markdown(
+            f"↩️ This session is a **{describe(origin)}** of `{origin.source_session_id}`."
+        )
+        middle.page_link(
+            "pages/inspector.py",
+            label="Open the source",
+            query_params={"session_id": origin.source_session_id},
+        )
+        right.page_link(
+            "pages/compare.py",
+            label="Compare with the source",
+            icon="↔️",
+            query_params={"a": origin.source_session_id, "b": session_id},
+        )
+    if made:
+        with st.expander(f"↪️ Sessions made from this one ({len(made)})"):
+            for child in made:
+                left, middle, right = st.columns([3, 1, 1])
+                left.markdown(f"`{child.session_id[:8]}` · {describe(child)}")
+                middle.page_link(
+                    "pages/inspector.py",
+                    label="Open",
+                    query_params={"session_id": child.session_id},
+                )
+                right.page_link(
+                    "pages/compare.py",
+                    label="Compare",
+                    query_params={"a": session_id, "b": child.session_id},
+                )
+
+
+def fork_button(runtime: AppRuntime, session_id: str, seq: int) -> None:
+    """Fork the session after turn ``seq``."""
+    if st.button(f"Fork after turn {seq}", key=f"fork_{seq}", icon="🍴"):
+        _start(runtime, lambda: runtime.service.sessions.fork(session_id, seq, by=_by()))
+
+
+def replay_controls(runtime: AppRuntime, session_id: str) -> None:
+    """Replay the session into a new one: exactly, or live with other prompt versions."""
+    with st.form("replay_session"):
+        mode = st.radio(
+            "Replay",
+            ["exact", "live"],
+            format_func={
+                "exact": "Exact: the recorded outputs, no model (checks the engine)",
+                "live": "Live: ask the model again, with these prompt versions",
+            }.__getitem__,
+            horizontal=True,
+            key="replay_mode",
+        )
+        label_column, versions_column = st.columns(2)
+        label = label_column.text_input("Live: label (empty: active)", key="replay_label")
+        versions = versions_column.text_input(
+            "Live: versions (part=number, comma-separated)",
+            placeholder="introduction=2",
+            key="replay_versions",
+        )
+        if not st.form_submit_button("Replay into a new session"):
+            return
+    live = mode == "live"
+
+    def start() -> SessionOrigin:
+        pin = PromptPin.parse(label.strip() or None, versions)
+        return runtime.service.sessions.replay(session_id, live=live, pin=pin, by=_by())
+
+    _start(runtime, start)
+
+
+def _start(runtime: AppRuntime, start: Callable[[], Coroutine[Any, Any, SessionOrigin]]) -> None:
+    try:
+        origin = runtime.run(start())
+    except CoachError as e:
+        show_error(e, runtime)
+        return
+    st.session_state[MAKING_KEY] = origin.session_id
+    st.rerun()
+
+
+def follow_making(runtime: AppRuntime) -> None:
+    """The progress of the session this page started making, until it is made; then links."""
+    session_id = st.session_state.get(MAKING_KEY)
+    if not session_id:
+        return
+    jobs = runtime.service.sessions
+    handle = jobs.handle(session_id)
+    box = st.container(border=True)
+    if handle is not None:
+        with box:
+            bar = st.progress(0.0, text="Starting…")
+            cancel = st.button("Cancel", key="lineage_cancel")
+        if cancel:
+            jobs.cancel(session_id)
+        seen = 0
+        while True:
+            progress = runtime.run(handle.wait(seen, within_s=0.5))
+            seen = progress.seen
+            share = progress.done / progress.total if progress.total else 1.0
+            bar.progress(
+                share, text=f"Making the new session: turn {progress.done} of {progress.total}"
+            )
+            if progress.finished:
+                break
+    with stop_on_error(runtime):
+        origin = runtime.run(runtime.db.get_session_origin(session_id))
+    if origin is None:
+        st.session_state[MAKING_KEY] = None
+        return
+    if origin.status is JobStatus.RUNNING:
+        box.caption(f"⏳ Being made by another app process: {describe(origin)}")
+        time.sleep(OTHER_PROCESS_POLL_S)
+        st.rerun()
+    with box:
+        (st.success if origin.status is JobStatus.DONE else st.warning)(
+            f"New session `{session_id[:8]}`: {describe(origin)}."
+        )
+        links = st.columns(4)
+        links[0].page_link(
+            "pages/inspector.py",
+            label="Inspect it",
+            icon="🔎",
+            query_params={"session_id": session_id},
+        )
+        with stop_on_error(runtime):
+            made = runtime.run(runtime.db.get_session(session_id))
+        if made is not None:
+            links[1].page_link(
+                "pages/coach.py",
+                label="Continue it in the coach",
+                icon="💬",
+                query_params={"user_id": made.user_id, "session_id": session_id},
+            )
+        links[2].page_link(
+            "pages/compare.py",
+            label="Compare with the source",
+            icon="↔️",
+            query_params={"a": origin.source_session_id, "b": session_id},
+        )
+        if links[3].button("Dismiss", key="lineage_dismiss"):
+            st.session_state[MAKING_KEY] = None
+            st.rerun()
+
+
+def _by() -> str:
+    return str(st.session_state.get("prompt_author") or "")
