@@ -49,6 +49,10 @@ class NotFoundError(PersistenceError):
     """A record the operation refers to does not exist (a label moved to a missing version)."""
 
 
+class IdsTakenError(PersistenceError):
+    """Records to import have ids that are stored already; nothing was written."""
+
+
 class OwnershipError(PersistenceError):
     """A record names a session or identity that belongs to another user; nothing was written."""
 

@@ -55,6 +55,7 @@ from coach.persistence.records import (
     Page,
     PromptLabel,
     PromptVersion,
+    RecordBatch,
     SessionOrigin,
     SessionSummary,
     StateRecord,
@@ -465,6 +466,19 @@ class DatabaseInterface(ABC):
 
         Raises:
             ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).
+        """
+
+    # -- imports -------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def import_records(self, batch: RecordBatch) -> None:
+        """Store whole users and sessions that do not exist yet, with their identities, in one
+        transaction: everything or nothing. Records keep their ids, versions and times.
+
+        Raises:
+            ValueError: the records do not hold together (``rules.batch_problems``: every
+                problem is listed).
+            IdsTakenError: an id of a user, session, message or identity is stored already.
         """
 
     # -- derived: the design note's single-record methods, built on the ones above -------------

@@ -384,6 +384,28 @@ class SessionOrigin(StoredTask):
     differences: list[JsonDict] = Field(default_factory=list)
 
 
+class SessionRecords(Record):
+    """One whole session as ``import_records`` writes it: its state, its context with every
+    message (``first_message_index`` 0), its turns numbered from 1, and its origin."""
+
+    session_id: str
+    user_id: str
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+    last_activity_at: UTCDateTime = Field(default_factory=utcnow)
+    state: StateRecord | None = None
+    context: ContextRecord | None = None
+    turns: list[TurnRecord] = Field(default_factory=list)
+    origin: SessionOrigin | None = None
+
+
+class RecordBatch(Record):
+    """Whole users and sessions, written together by ``import_records`` (all or nothing)."""
+
+    users: list[UserRecord] = Field(default_factory=list)
+    sessions: list[SessionRecords] = Field(default_factory=list)
+    identities: list[IdentityRecord] = Field(default_factory=list)
+
+
 T = TypeVar("T")
 
 
@@ -410,7 +432,9 @@ __all__ = [
     "PromptLabel",
     "PromptVersion",
     "Record",
+    "RecordBatch",
     "SessionOrigin",
+    "SessionRecords",
     "SessionSummary",
     "StateRecord",
     "StoredTask",

@@ -9,7 +9,7 @@ transactions; it reports their violations with the errors built here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from coach.errors import (
     ConcurrencyError,
     DuplicateLabelError,
     DuplicateTurnError,
+    IdsTakenError,
     NotFoundError,
     OwnershipError,
     PersistenceError,
@@ -34,7 +35,9 @@ from coach.persistence.records import (
     MessageRecord,
     PromptLabel,
     PromptVersion,
+    RecordBatch,
     SessionOrigin,
+    SessionRecords,
     TurnCommit,
     TurnRecord,
     utcnow,
@@ -470,3 +473,118 @@ def check_session_origin(origin: SessionOrigin, *, session_exists: bool) -> None
         raise NotFoundError(
             f"session {origin.session_id} does not exist; store it before where it came from"
         )
+
+
+# -- imports -------------------------------------------------------------------------------------
+
+
+def batch_problems(batch: RecordBatch) -> list[str]:
+    """Every way the records to import do not hold together, each as ``path: problem``."""
+    problems: list[str] = []
+    users = {u.id for u in batch.users}
+    owners: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}
+
+    def once(kind: str, record_id: str, path: str) -> None:
+        if (kind, record_id) in seen:
+            problems.append(
+                f"{path}: {kind} id {record_id} is used twice (also at {seen[(kind, record_id)]})"
+            )
+        seen[(kind, record_id)] = path
+
+    for i, user in enumerate(batch.users):
+        once("user", user.id, f"users[{i}]")
+    for i, session in enumerate(batch.sessions):
+        path = f"sessions[{i}]"
+        once("session", session.session_id, path)
+        owners[session.session_id] = session.user_id
+        if session.user_id not in users:
+            problems.append(f"{path}.user_id: user {session.user_id} is not among the users")
+        problems += _session_problems(session, path, once)
+    for i, identity in enumerate(batch.identities):
+        path = f"identities[{i}]"
+        once("identity", identity.id, path)
+        if identity.user_id not in users:
+            problems.append(f"{path}.user_id: user {identity.user_id} is not among the users")
+        owner = owners.get(identity.session_id or "")
+        if identity.session_id is not None and owner is None:
+            problems.append(
+                f"{path}.session_id: session {identity.session_id} is not among the sessions"
+            )
+        elif owner is not None and owner != identity.user_id:
+            problems.append(
+                f"{path}: identity {identity.label!r} of user {identity.user_id} names session "
+                f"{identity.session_id}, which is user {owner}'s"
+            )
+    return problems
+
+
+def _session_problems(
+    session: SessionRecords, path: str, once: Callable[[str, str, str], None]
+) -> list[str]:
+    problems: list[str] = []
+    for name, record in (("state", session.state), ("context", session.context)):
+        if record is not None and (record.user_id, record.session_id) != (
+            session.user_id,
+            session.session_id,
+        ):
+            problems.append(f"{path}.{name}: belongs to another user or session")
+    messages = [] if session.context is None else session.context.messages
+    if session.context is not None and session.context.first_message_index:
+        problems.append(
+            f"{path}.context.first_message_index: must be 0 (every message is imported)"
+        )
+    ids = {m.id for m in messages}
+    for j, message in enumerate(messages):
+        once("message", message.id, f"{path}.context.messages[{j}]")
+        if message.reply_to is not None and message.reply_to not in ids:
+            problems.append(
+                f"{path}.context.messages[{j}].reply_to: message {message.reply_to} is not "
+                "in this session"
+            )
+    for j, turn in enumerate(session.turns):
+        where = f"{path}.turns[{j}]"
+        if turn.seq != j + 1:
+            problems.append(f"{where}.seq: must be {j + 1} (turns are numbered from 1, in order)")
+        if (turn.user_id, turn.session_id) != (session.user_id, session.session_id):
+            problems.append(f"{where}: belongs to another user or session")
+        for field_name in ("user_message_id", "coach_message_id"):
+            message_id = getattr(turn, field_name)
+            if message_id is not None and message_id not in ids:
+                problems.append(
+                    f"{where}.{field_name}: message {message_id} is not in this session"
+                )
+    if session.origin is not None and session.origin.session_id != session.session_id:
+        problems.append(f"{path}.origin.session_id: must be {session.session_id}")
+    return problems
+
+
+def check_batch(batch: RecordBatch) -> None:
+    """Raise ``ValueError`` listing every problem of ``batch_problems``."""
+    problems = batch_problems(batch)
+    if problems:
+        raise ValueError("the records to import do not hold together:\n- " + "\n- ".join(problems))
+
+
+def batch_ids(batch: RecordBatch) -> dict[str, list[str]]:
+    """The ids the batch would store, by kind (each must be new)."""
+    return {
+        "user": [u.id for u in batch.users],
+        "session": [s.session_id for s in batch.sessions],
+        "message": [
+            m.id for s in batch.sessions if s.context is not None for m in s.context.messages
+        ],
+        "identity": [i.id for i in batch.identities],
+    }
+
+
+def ids_taken(taken: Mapping[str, Sequence[str]]) -> IdsTakenError:
+    shown = "; ".join(
+        f"{kind} {', '.join(ids[:5])}{' and more' if len(ids) > 5 else ''}"
+        for kind, ids in taken.items()
+        if ids
+    )
+    return IdsTakenError(
+        f"these ids are stored already: {shown}. Nothing was imported; import under new ids "
+        "(leave out --keep-ids) or delete those records first"
+    )

@@ -29,6 +29,7 @@ from coach.persistence.records import (
     Page,
     PromptLabel,
     PromptVersion,
+    RecordBatch,
     SessionOrigin,
     SessionSummary,
     StateRecord,
@@ -41,6 +42,7 @@ from coach.persistence.records import (
     utcnow,
 )
 from coach.persistence.rules import (
+    check_batch,
     check_experiment_run,
     check_keyset_page,
     check_label_move,
@@ -49,6 +51,7 @@ from coach.persistence.rules import (
     check_page_size,
     check_session_origin,
     ended_experiment,
+    ids_taken,
 )
 
 
@@ -452,6 +455,16 @@ class InMemoryDatabase(DatabaseInterface):
             ]
             found.sort(key=lambda e: (e.created_at, e.id), reverse=True)
             return [e.model_copy(deep=True, update={"runs": []}) for e in found[:limit]]
+
+    # -- imports -------------------------------------------------------------------------------
+
+    async def import_records(self, batch: RecordBatch) -> None:
+        check_batch(batch)
+        async with self._open():
+            taken = self._store.taken_ids(batch)
+            if any(taken.values()):
+                raise ids_taken(taken)
+            self._store.import_records(batch)
 
     # -- session origins -----------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ one lock, and copies on the way in and out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -23,6 +23,7 @@ from coach.persistence.records import (
     MessageRecord,
     PromptLabel,
     PromptVersion,
+    RecordBatch,
     SessionOrigin,
     StateRecord,
     TurnCommit,
@@ -146,6 +147,45 @@ class Store:
         if commit.turn is not None:
             result.turn_seq = self._save_turn(commit.turn)
         return result
+
+    def import_records(self, batch: RecordBatch) -> None:
+        """Store the batch's records as they are (checked: new ids, consistent)."""
+        for user in batch.users:
+            self.users[user.id] = copy(user)
+        for session in batch.sessions:
+            sid = session.session_id
+            self.sessions[sid] = SessionRow(
+                session.user_id, session.created_at, session.last_activity_at
+            )
+            if session.state is not None:
+                self.states[sid] = copy(session.state)
+            if session.context is not None:
+                self.contexts[sid] = session.context.model_copy(deep=True, update={"messages": []})
+                self.messages[sid] = list(session.context.messages)
+                for message in session.context.messages:
+                    self.message_sessions[message.id] = sid
+            self.turns[sid] = [copy(t) for t in session.turns]
+            self.live[sid] = {
+                t.user_message_id: StoredTurn(t.seq or 0, t.status)
+                for t in session.turns
+                if t.status is not TurnStatus.FAILED
+            }
+            if session.origin is not None:
+                self.origins[sid] = copy(session.origin)
+        for identity in batch.identities:
+            self.identities[identity.id] = copy(identity)
+
+    def taken_ids(self, batch: RecordBatch) -> dict[str, list[str]]:
+        stored: dict[str, Mapping[str, object]] = {
+            "user": self.users,
+            "session": self.sessions,
+            "message": self.message_sessions,
+            "identity": self.identities,
+        }
+        return {
+            kind: [i for i in ids if i in stored[kind]]
+            for kind, ids in rules.batch_ids(batch).items()
+        }
 
     def stored_session(self, session_id: str | None) -> StoredSession | None:
         session = None if session_id is None else self.sessions.get(session_id)

@@ -33,6 +33,7 @@ from coach.persistence.records import (
     Page,
     PromptLabel,
     PromptVersion,
+    RecordBatch,
     SessionOrigin,
     SessionSummary,
     StateRecord,
@@ -44,8 +45,21 @@ from coach.persistence.records import (
     UserSummary,
     utcnow,
 )
-from coach.persistence.rules import check_keyset_page, check_new_prompt_version, check_page_size
-from coach.persistence.sql import experiments, migrate, origins, prompts, queries, reads
+from coach.persistence.rules import (
+    check_batch,
+    check_keyset_page,
+    check_new_prompt_version,
+    check_page_size,
+)
+from coach.persistence.sql import (
+    experiments,
+    imports,
+    migrate,
+    origins,
+    prompts,
+    queries,
+    reads,
+)
 from coach.persistence.sql.engine import Engines, is_sqlite_memory, parse_url, sqlite_path
 from coach.persistence.sql.errors import DRIVER_ERRORS, INIT_COMMAND, translate
 from coach.persistence.sql.tables import contexts, identities, sessions, states, users
@@ -424,6 +438,15 @@ class SQLDatabase(DatabaseInterface):
         return await self._read(
             "loading the experiments",
             lambda conn: experiments.listed(conn, session_id, status, limit),
+        )
+
+    # -- imports -------------------------------------------------------------------------------
+
+    async def import_records(self, batch: RecordBatch) -> None:
+        check_batch(batch)
+        await self._write(
+            f"importing {len(batch.users)} users and {len(batch.sessions)} sessions",
+            partial(imports.import_records, batch=batch),
         )
 
     # -- session origins -----------------------------------------------------------------------
