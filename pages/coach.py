@@ -66,9 +66,9 @@ with st.sidebar:
         chat.open_session(info.user_id, info.session_id)
 
     st.download_button(
-        "Export session (JSON)",
+        "Export session (bundle)",
         data=partial(chat.export_json, runtime, session_id),
-        file_name=f"coach-session-{session_id[:8]}.json",
+        file_name=f"coach-session-{session_id[:8]}.bundle.json",
         mime="application/json",
         on_click="ignore",
         icon="⬇️",

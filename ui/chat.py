@@ -19,7 +19,7 @@ import streamlit as st
 
 from coach.enums import MessageRole, TurnStatus
 from coach.errors import CoachError
-from coach.inspection import load_session_bundle, phase_label, unanswered_user_messages
+from coach.inspection import phase_label, unanswered_user_messages
 from coach.llm.base import TextDelta
 from coach.persistence.records import (
     ContextRecord,
@@ -31,6 +31,7 @@ from coach.persistence.records import (
     new_id,
 )
 from coach.service import CoachService, TurnHandle, TurnResult, validate_user_message
+from coach.sessions.bundles import export_session
 from ui.app_runtime import AppRuntime
 from ui.render import safe_markdown, show_error
 
@@ -106,9 +107,8 @@ async def load_chat_view(service: CoachService, user_id: str, session_id: str) -
 
 
 def export_json(runtime: AppRuntime, session_id: str) -> str:
-    """The session's export bundle as JSON (run when the download is clicked, off the page)."""
-    bundle = runtime.run(load_session_bundle(runtime.db, session_id))
-    return bundle.to_json() if bundle else "{}"
+    """The session's bundle as JSON (run when the download is clicked, off the page)."""
+    return runtime.run(export_session(runtime.db, session_id)).to_json()
 
 
 # --- choosing -----------------------------------------------------------------------------------

@@ -22,14 +22,10 @@ from coach.inspection.identities import (
 )
 from coach.inspection.replay import DiffRow, Snapshot, diff_snapshots, replay
 from coach.inspection.session import (
-    EXPORT_FORMAT,
-    EXPORT_VERSION,
-    SessionBundle,
     SessionView,
     activity_bounds,
     as_json,
     latest_window_turn,
-    load_session_bundle,
     load_session_view,
     load_turn_outlines,
 )
@@ -53,14 +49,11 @@ from coach.inspection.window import (
 )
 
 __all__ = [
-    "EXPORT_FORMAT",
-    "EXPORT_VERSION",
     "IDENTITY_STATE_ORDER",
     "PHASE_LABELS",
     "DiffRow",
     "IdentityEvent",
     "PhaseStep",
-    "SessionBundle",
     "SessionView",
     "Snapshot",
     "WindowView",
@@ -72,7 +65,6 @@ __all__ = [
     "identity_history",
     "identity_rows",
     "latest_window_turn",
-    "load_session_bundle",
     "load_session_view",
     "load_turn_outlines",
     "message_rows",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from coach.inspection.window import json_int
 from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
@@ -21,7 +21,6 @@ from coach.persistence.records import (
     TurnOutline,
     TurnRecord,
     UserRecord,
-    utcnow,
 )
 
 # --- filters ------------------------------------------------------------------------------------
@@ -35,50 +34,6 @@ def activity_bounds(
     after = datetime.combine(start, time.min, UTC) if start else None
     before = datetime.combine(end + timedelta(days=1), time.min, UTC) if end else None
     return after, before
-
-
-# --- whole sessions -----------------------------------------------------------------------------
-
-EXPORT_FORMAT = "identity-coach-session"
-EXPORT_VERSION = 1
-
-
-class SessionBundle(BaseModel):
-    """Everything stored about one session, as one JSON document."""
-
-    format: str = EXPORT_FORMAT
-    version: int = EXPORT_VERSION
-    exported_at: datetime = Field(default_factory=utcnow)
-    session: SessionSummary
-    user: UserRecord | None = None
-    state: StateRecord | None = None
-    context: ContextRecord | None = None
-    identities: list[IdentityRecord] = Field(default_factory=list)
-    turns: list[TurnRecord] = Field(default_factory=list)
-
-    def to_json(self) -> str:
-        return self.model_dump_json(indent=2)
-
-
-async def load_session_bundle(db: DatabaseInterface, session_id: str) -> SessionBundle | None:
-    """The whole session (every message and turn, whole) and its user's identities and record,
-    or ``None`` when the session does not exist."""
-    view = await load_session_view(db, session_id)
-    if view is None:
-        return None
-    turns = []
-    for summary in await load_turn_outlines(db, session_id):
-        turn = await db.get_turn(session_id, summary.seq or 0)
-        if turn is not None:
-            turns.append(turn)
-    return SessionBundle(
-        session=view.summary,
-        user=view.user,
-        state=view.state,
-        context=await db.get_context(view.user_id, session_id, message_limit=None),
-        identities=view.identities,
-        turns=turns,
-    )
 
 
 @dataclass(frozen=True)

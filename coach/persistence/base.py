@@ -475,10 +475,14 @@ class DatabaseInterface(ABC):
         """Store whole users and sessions that do not exist yet, with their identities, in one
         transaction: everything or nothing. Records keep their ids, versions and times.
 
+        A prompt version is stored under its own part and number when the store has no such
+        version; one it has with the same content is left as stored.
+
         Raises:
             ValueError: the records do not hold together (``rules.batch_problems``: every
                 problem is listed).
-            IdsTakenError: an id of a user, session, message or identity is stored already.
+            IdsTakenError: an id of a user, session, message or identity is stored already,
+                or a prompt version's number is taken by other content.
         """
 
     # -- derived: the design note's single-record methods, built on the ones above -------------

@@ -404,6 +404,8 @@ class RecordBatch(Record):
     users: list[UserRecord] = Field(default_factory=list)
     sessions: list[SessionRecords] = Field(default_factory=list)
     identities: list[IdentityRecord] = Field(default_factory=list)
+    #: Prompt versions the turns used, stored under their own numbers where missing.
+    prompt_versions: list[PromptVersion] = Field(default_factory=list)
 
 
 T = TypeVar("T")

@@ -494,6 +494,11 @@ def batch_problems(batch: RecordBatch) -> list[str]:
 
     for i, user in enumerate(batch.users):
         once("user", user.id, f"users[{i}]")
+    for i, version in enumerate(batch.prompt_versions):
+        if version.version is None:
+            problems.append(f"prompt_versions[{i}].version: a stored version has its number")
+        else:
+            once("prompt version", version.ref, f"prompt_versions[{i}]")
     for i, session in enumerate(batch.sessions):
         path = f"sessions[{i}]"
         once("session", session.session_id, path)
@@ -588,3 +593,31 @@ def ids_taken(taken: Mapping[str, Sequence[str]]) -> IdsTakenError:
         f"these ids are stored already: {shown}. Nothing was imported; import under new ids "
         "(leave out --keep-ids) or delete those records first"
     )
+
+
+def prompt_versions_to_store(
+    batch: RecordBatch,
+    stored: Mapping[tuple[str, int], PromptVersion | None],
+    same_content: Mapping[tuple[str, int], PromptVersion | None],
+) -> list[PromptVersion]:
+    """The batch's prompt versions the store lacks. ``stored``: what the store holds at each
+    version's part and number; ``same_content``: a stored version of the part with the same
+    content, if any. Raises ``IdsTakenError`` for a number the store holds with other content,
+    or content the store holds under another number (a part holds each content once)."""
+    missing, conflicts = [], []
+    for version in batch.prompt_versions:
+        key = (version.part, version.version or 0)
+        held, twin = stored.get(key), same_content.get(key)
+        if held is not None and held.content_hash != version.content_hash:
+            conflicts.append(f"{version.ref} is stored here with other content")
+        elif held is None and twin is not None:
+            conflicts.append(f"{version.ref} is stored here as {twin.ref}")
+        elif held is None:
+            missing.append(version)
+    if conflicts:
+        raise IdsTakenError(
+            f"the bundle's prompt versions do not match this database's: {'; '.join(conflicts)}. "
+            "Nothing was imported; import into a database whose prompts match, or without "
+            "those versions"
+        )
+    return missing

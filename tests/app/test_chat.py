@@ -160,6 +160,7 @@ def test_export_offers_the_session_as_json(app: AppTest) -> None:
     [download] = app.sidebar.get("download_button")
     assert "Export" in download.proto.label
     bundle = json.loads(export_json(runtime(), info.session_id))
-    assert bundle["format"] == "identity-coach-session"
-    assert bundle["session"]["session_id"] == info.session_id
-    assert bundle["user"]["data"]["name"] == "Robin"
+    assert (bundle["format"], bundle["format_version"]) == ("identity-coach-bundle", 2)
+    [session] = bundle["records"]["sessions"]
+    assert session["session_id"] == info.session_id
+    assert bundle["records"]["users"][0]["data"]["name"] == "Robin"

@@ -12,7 +12,6 @@ import pytest
 from coach.demo import play_demo
 from coach.enums import ActionStatus, CoachingState, IdentityState, MessageRole, TurnStatus
 from coach.inspection import (
-    SessionBundle,
     activity_bounds,
     as_json,
     diff_snapshots,
@@ -20,7 +19,6 @@ from coach.inspection import (
     identity_history,
     identity_rows,
     latest_window_turn,
-    load_session_bundle,
     load_session_view,
     load_turn_outlines,
     message_rows,
@@ -329,23 +327,6 @@ def test_activity_bounds_cover_whole_utc_days() -> None:
     assert after == datetime(2026, 1, 2, tzinfo=UTC)
     assert before == datetime(2026, 1, 4, tzinfo=UTC)
     assert activity_bounds(None, None) == (None, None)
-
-
-# --- whole sessions -----------------------------------------------------------------------------
-
-
-async def test_the_export_bundle_holds_the_whole_session_and_round_trips(demo: Demo) -> None:
-    bundle = await load_session_bundle(demo.db, demo.session_id)
-    assert bundle is not None
-    assert bundle.session.session_id == demo.session_id
-    assert bundle.user is not None and bundle.user.data["name"] == "Maya"
-    assert bundle.state is not None and bundle.state.state is CoachingState.ACCOUNTABILITY
-    assert bundle.context is not None and len(bundle.context.messages) == 21
-    assert len(bundle.turns) == 10 and len(bundle.identities) == 4
-    text = bundle.to_json()
-    assert json.loads(text)["format"] == "identity-coach-session"
-    assert SessionBundle.model_validate_json(text) == bundle
-    assert await load_session_bundle(demo.db, "no-such-session") is None
 
 
 async def test_the_session_view_loads_everything_but_the_messages(demo: Demo) -> None:

@@ -352,13 +352,14 @@ class InMemoryDatabase(DatabaseInterface):
     async def add_prompt_version(self, version: PromptVersion) -> PromptVersion:
         check_new_prompt_version(version)
         async with self._open():
-            versions = self._store.prompt_versions.setdefault(version.part, [])
+            versions = self._store.prompt_versions.setdefault(version.part, {})
             content_hash = version.content_hash
-            same = next((v for v in versions if v.content_hash == content_hash), None)
+            same = next((v for v in versions.values() if v.content_hash == content_hash), None)
             if same is not None:
                 return copy(same)
-            stored = version.model_copy(deep=True, update={"version": len(versions) + 1})
-            versions.append(stored)
+            number = max(versions, default=0) + 1
+            stored = version.model_copy(deep=True, update={"version": number})
+            versions[number] = stored
             return copy(stored)
 
     async def list_prompt_versions(
@@ -366,17 +367,14 @@ class InMemoryDatabase(DatabaseInterface):
     ) -> list[PromptVersion]:
         check_keyset_page(limit, after_version, "after_version")
         async with self._open():
-            versions = self._store.prompt_versions.get(part, [])
-            return [copy(v) for v in versions[after_version : after_version + limit]]
+            versions = self._store.prompt_versions.get(part, {})
+            numbers = sorted(n for n in versions if n > after_version)[:limit]
+            return [copy(versions[n]) for n in numbers]
 
     async def get_prompt_version(self, part: str, version: int) -> PromptVersion | None:
         async with self._open():
-            found = self._prompt_version(part, version)
+            found = self._store.prompt_version(part, version)
             return None if found is None else copy(found)
-
-    def _prompt_version(self, part: str, version: int) -> PromptVersion | None:
-        versions = self._store.prompt_versions.get(part, [])
-        return versions[version - 1] if 1 <= version <= len(versions) else None
 
     async def list_prompt_labels(self, part: str | None = None) -> list[PromptLabel]:
         async with self._open():
@@ -397,7 +395,7 @@ class InMemoryDatabase(DatabaseInterface):
                 part,
                 label,
                 version,
-                target=self._prompt_version(part, version),
+                target=self._store.prompt_version(part, version),
                 current=self._store.prompt_labels.get((part, label)),
                 expected_revision=expected_revision,
                 by=by,
@@ -464,6 +462,7 @@ class InMemoryDatabase(DatabaseInterface):
             taken = self._store.taken_ids(batch)
             if any(taken.values()):
                 raise ids_taken(taken)
+            self._store.import_prompt_versions(batch)  # checks before anything is written
             self._store.import_records(batch)
 
     # -- session origins -----------------------------------------------------------------------

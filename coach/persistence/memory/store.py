@@ -36,6 +36,10 @@ from coach.persistence.rules import StoredIdentity, StoredSession, StoredTurn
 M = TypeVar("M", bound=BaseModel)
 
 
+def _version_keys(batch: RecordBatch) -> list[tuple[str, int]]:
+    return [(v.part, v.version or 0) for v in batch.prompt_versions]
+
+
 def copy(record: M) -> M:
     return record.model_copy(deep=True)
 
@@ -80,8 +84,8 @@ class Store:
     turns: dict[str, list[TurnRecord]] = field(default_factory=dict)
     #: Session id -> user message id -> its live (ok or pending) turn.
     live: dict[str, dict[str, StoredTurn]] = field(default_factory=dict)
-    #: Part -> its versions, oldest first (version k at index k - 1).
-    prompt_versions: dict[str, list[PromptVersion]] = field(default_factory=dict)
+    #: Part -> its versions by number.
+    prompt_versions: dict[str, dict[int, PromptVersion]] = field(default_factory=dict)
     prompt_labels: dict[tuple[str, str], PromptLabel] = field(default_factory=dict)
     #: Experiment id -> the experiment with its runs, in the order they were added.
     experiments: dict[str, Experiment] = field(default_factory=dict)
@@ -174,6 +178,26 @@ class Store:
                 self.origins[sid] = copy(session.origin)
         for identity in batch.identities:
             self.identities[identity.id] = copy(identity)
+
+    def import_prompt_versions(self, batch: RecordBatch) -> None:
+        """Store the batch's prompt versions the store lacks, under their own numbers."""
+        stored = {key: self.prompt_version(*key) for key in _version_keys(batch)}
+        same = {
+            (v.part, v.version or 0): next(
+                (
+                    x
+                    for x in self.prompt_versions.get(v.part, {}).values()
+                    if x.content_hash == v.content_hash
+                ),
+                None,
+            )
+            for v in batch.prompt_versions
+        }
+        for version in rules.prompt_versions_to_store(batch, stored, same):
+            self.prompt_versions.setdefault(version.part, {})[version.version or 0] = copy(version)
+
+    def prompt_version(self, part: str, version: int) -> PromptVersion | None:
+        return self.prompt_versions.get(part, {}).get(version)
 
     def taken_ids(self, batch: RecordBatch) -> dict[str, list[str]]:
         stored: dict[str, Mapping[str, object]] = {

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from coach.errors import IdsTakenError
 from coach.persistence import rules
 from coach.persistence.records import RecordBatch, SessionRecords
+from coach.persistence.sql import prompts
 from coach.persistence.sql.convert import (
     context_user_data,
     identity_values,
@@ -49,7 +50,14 @@ def import_records(conn: Connection, batch: RecordBatch) -> None:
     taken = {kind: _taken(conn, kind, ids) for kind, ids in rules.batch_ids(batch).items()}
     if any(taken.values()):
         raise rules.ids_taken(taken)
+    stored = {
+        (v.part, v.version or 0): prompts.get_version(conn, v.part, v.version or 0)
+        for v in batch.prompt_versions
+    }
+    same = {(v.part, v.version or 0): prompts.same_content(conn, v) for v in batch.prompt_versions}
+    missing = rules.prompt_versions_to_store(batch, stored, same)
     try:
+        prompts.insert_versions(conn, missing)
         _insert(
             conn,
             users,

@@ -6,7 +6,7 @@ rules (``coach.persistence.rules``), the same the memory backend makes.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -57,14 +57,20 @@ def list_labels(conn: Connection, part: str | None) -> list[PromptLabel]:
     return [PromptLabel.model_validate(dict(row)) for row in conn.execute(query).mappings()]
 
 
+def same_content(conn: Connection, version: PromptVersion) -> PromptVersion | None:
+    """The part's stored version with the content of ``version``, if any."""
+    found = conn.execute(_SAME_CONTENT, {"p_part": version.part, "p_hash": version.content_hash})
+    row = found.mappings().first()
+    return None if row is None else PromptVersion.model_validate(dict(row))
+
+
 def add_version(conn: Connection, version: PromptVersion) -> PromptVersion:
     """Insert ``version`` numbered after the part's newest, or return the part's version with
     the same content."""
     content_hash = version.content_hash
-    same = conn.execute(_SAME_CONTENT, {"p_part": version.part, "p_hash": content_hash})
-    row = same.mappings().first()
-    if row is not None:
-        return PromptVersion.model_validate(dict(row))
+    same = same_content(conn, version)
+    if same is not None:
+        return same
     # The upsert's row lock makes writers of one part number their versions one after another.
     bump = (
         native_insert(conn.dialect.name)(prompt_parts)
@@ -86,6 +92,25 @@ def add_version(conn: Connection, version: PromptVersion) -> PromptVersion:
             f"the same version of prompt part {version.part!r} was saved at the same time"
         ) from e
     return stored
+
+
+def insert_versions(conn: Connection, versions: list[PromptVersion]) -> None:
+    """Store versions under their own numbers (imported; the store lacks them), and keep each
+    part's newest number at least as high."""
+    for version in versions:
+        number = version.version or 0
+        values = {**version.model_dump(), "content_hash": version.content_hash}
+        conn.execute(insert(prompt_versions).values(values))
+        larger = func.max if conn.dialect.name == "sqlite" else func.greatest
+        bump = (
+            native_insert(conn.dialect.name)(prompt_parts)
+            .values(part=version.part, last_version=number)
+            .on_conflict_do_update(
+                index_elements=[prompt_parts.c.part],
+                set_={"last_version": larger(prompt_parts.c.last_version, number)},
+            )
+        )
+        conn.execute(bump)
 
 
 def set_label(

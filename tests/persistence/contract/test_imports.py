@@ -9,6 +9,7 @@ from coach.errors import IdsTakenError
 from coach.persistence import DatabaseInterface
 from coach.persistence.records import (
     ActionResultRecord,
+    PromptVersion,
     RecordBatch,
     SessionOrigin,
     SessionRecords,
@@ -130,3 +131,28 @@ async def test_records_that_do_not_hold_together_are_refused_with_every_problem(
     assert "identities[0].user_id: user someone-else is not among the users" in text
     assert "sessions[0].turns[1].seq: must be 2" in text
     assert await db.count_records() == {k: 0 for k in await db.count_records()}
+
+
+async def test_prompt_versions_keep_their_numbers_and_clash_with_other_content(
+    db: DatabaseInterface,
+) -> None:
+    intro = PromptVersion(part="introduction", version=3, body="Hello {{ client_name }}")
+    records = batch().model_copy(update={"prompt_versions": [intro]})
+    await db.import_records(records)
+    assert await db.get_prompt_version("introduction", 3) == intro
+    assert await db.get_prompt_version("introduction", 1) is None  # a gap stays a gap
+    # The next saved version numbers after it.
+    saved = await db.add_prompt_version(PromptVersion(part="introduction", body="Hi"))
+    assert saved.version == 4
+    # The same version again (another bundle) is left as stored.
+    await db.import_records(batch().model_copy(update={"prompt_versions": [intro]}))
+    before = await db.count_records()
+    # Other content under a stored number, or stored content under another number: refused.
+    for clash in (
+        intro.model_copy(update={"body": "Different"}),
+        intro.model_copy(update={"version": 7, "body": "Hi"}),
+    ):
+        with b.raises(IdsTakenError):
+            await db.import_records(batch().model_copy(update={"prompt_versions": [clash]}))
+    assert await db.count_records() == before
+    assert [v.version for v in await db.list_prompt_versions("introduction")] == [3, 4]
