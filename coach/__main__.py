@@ -1,5 +1,5 @@
 """Terminal entry point:
-``python -m coach {init-db,prompts,try,fork,replay,compare,demo-data,chat}``.
+``python -m coach {init-db,prompts,try,fork,replay,compare,export,import,demo-data,chat}``.
 
 Settings come from the environment (``COACH_*``), as in the app; see ``coach/config.py``.
 """
@@ -74,7 +74,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         if interrupted:
             print(
                 f"{len(interrupted)} turn(s) left unanswered by a stopped process are marked "
-                "interrupted; /retry answers them"
+                "interrupted; /retry answers them",
+                file=sys.stderr,
             )
         if args.command == "init-db":
             loaded = await load_prompt_files(db)
@@ -90,7 +91,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return await prompt_commands.run(args, db)
         if args.command == "try":
             return await try_turn(args, settings, db)
-        if args.command in ("fork", "replay", "compare"):
+        if args.command in ("fork", "replay", "compare", "export", "import"):
             return await sessions(args, settings, db)
         if args.command == "demo-data":
             return await load_demo(db, if_empty=args.if_empty)

@@ -11,7 +11,7 @@ import streamlit as st
 from coach.enums import CoachingState
 from coach.inspection import activity_bounds, phase_label, phase_number
 from coach.models import PHASE_ORDER
-from ui import render
+from ui import bundles, render
 from ui.app_runtime import get_runtime
 from ui.paging import current_cursor, pager
 from ui.routing import require_router
@@ -33,6 +33,9 @@ for column, name in zip(
     columns, ("users", "sessions", "messages", "identities", "turns"), strict=True
 ):
     column.metric(name.capitalize(), f"{counts.get(name, 0):,}")
+
+with st.expander("Import a bundle", icon="📥"):
+    bundles.import_form(runtime)
 
 if counts.get("users", 0) == 0:
     info = render.demo_offer(runtime, key="sessions_demo")

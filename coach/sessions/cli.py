@@ -1,4 +1,5 @@
-"""``python -m coach {fork,replay,compare}``: forks, replays and comparisons from a terminal.
+"""``python -m coach {fork,replay,compare,export,import}``: forks, replays, comparisons and
+bundles from a terminal.
 
 A fork or replay runs as a task of the engine, as in the app, with its progress on stderr;
 Ctrl-C cancels it (the turns made so far are kept). Errors print one line saying what to fix
@@ -13,13 +14,23 @@ import getpass
 import json
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from coach.enums import JobStatus
-from coach.errors import CoachError
+from coach.errors import CoachError, InputError
 from coach.persistence.records import SessionOrigin
 from coach.prompts.library import PromptPin
 from coach.service import CoachService
+from coach.sessions.bundles import (
+    MAX_BUNDLE_BYTES,
+    BundleError,
+    export_session,
+    export_user,
+    import_bundle,
+    read_bundle,
+    too_large,
+)
 from coach.sessions.compare import Comparison, compare_sessions
 
 
@@ -40,6 +51,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     replay.add_argument("--provider", choices=["openai", "local"], help="live: the client")
     replay.add_argument("--model", help="live: the model (OpenAI-compatible servers only)")
     replay.add_argument("--json", action="store_true", help="print the result as JSON")
+    export = sub.add_parser("export", help="print a session (or a user) as a bundle")
+    export.add_argument("session_id", nargs="?")
+    export.add_argument("--user", metavar="USER_ID", help="the user with every session")
+    load = sub.add_parser("import", help="import a bundle (all or nothing)")
+    load.add_argument("file", type=Path, help="the bundle file (- for standard input)")
+    load.add_argument(
+        "--keep-ids", action="store_true", help="keep the bundle's ids (none may be stored yet)"
+    )
     compare = sub.add_parser("compare", help="compare two sessions")
     compare.add_argument("a")
     compare.add_argument("b")
@@ -48,6 +67,26 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 async def run(args: argparse.Namespace, service: CoachService) -> int:
     """Run ``fork``, ``replay`` or ``compare``. Raises ``CoachError`` with what to fix."""
+    if args.command == "export":
+        if bool(args.session_id) == bool(args.user):
+            raise InputError("name a session, or a user with --user (not both)")
+        db = service.db
+        bundle = await (
+            export_user(db, args.user) if args.user else export_session(db, args.session_id)
+        )
+        print(bundle.to_json())
+        return 0
+    if args.command == "import":
+        stored = await import_bundle(
+            service.db, read_bundle(_read(args.file)), keep_ids=args.keep_ids
+        )
+        print(
+            f"imported {len(stored.users)} user(s) and {len(stored.sessions)} session(s) "
+            f"({'with their own ids' if args.keep_ids else 'under new ids'}):"
+        )
+        for session in stored.sessions:
+            print(f"  session {session.session_id} of user {session.user_id}")
+        return 0
     if args.command == "compare":
         found = await compare_sessions(service.db, args.a, args.b)
         print(json.dumps(found.as_json(), indent=2) if args.json else _comparison_text(found))
@@ -116,6 +155,21 @@ def _difference(d: Mapping[str, Any]) -> str:
     original = json.dumps(d.get("original"), ensure_ascii=False)
     replayed = json.dumps(d.get("replayed"), ensure_ascii=False)
     return f"{where}: {d.get('what')} was {original}, now {replayed}"
+
+
+def _read(path: Path) -> bytes:
+    """The bundle's bytes; one over the limit is refused before it is read."""
+    if str(path) == "-":
+        data = sys.stdin.buffer.read(MAX_BUNDLE_BYTES + 1)
+    else:
+        try:
+            size = path.stat().st_size
+            if size > MAX_BUNDLE_BYTES:
+                raise BundleError([too_large(size)])
+            data = path.read_bytes()
+        except OSError as e:
+            raise InputError(f"cannot read {path}: {e.strerror}") from e
+    return data
 
 
 def _comparison_text(found: Comparison) -> str:

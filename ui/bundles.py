@@ -1,0 +1,64 @@
+"""Importing a bundle on the Sessions page: the whole file is checked first and every problem
+shown; then everything is written or nothing (``coach.sessions.bundles``)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from coach.errors import CoachError
+from coach.sessions.bundles import (
+    MAX_BUNDLE_BYTES,
+    BundleError,
+    import_bundle,
+    read_bundle,
+    too_large,
+)
+from ui.app_runtime import AppRuntime
+from ui.render import show_error
+
+
+def import_form(runtime: AppRuntime) -> None:
+    with st.form("import_bundle", clear_on_submit=True):
+        uploaded = st.file_uploader(
+            f"A bundle (JSON, at most {MAX_BUNDLE_BYTES // 1_000_000} MB): exported from the Coach "
+            "page or with `python -m coach export`",
+            type=["json"],
+            key="bundle_file",
+        )
+        keep_ids = st.checkbox(
+            "Keep the bundle's ids (only if none of them is stored here yet)", key="bundle_keep_ids"
+        )
+        if not st.form_submit_button("Import", type="primary"):
+            return
+    if uploaded is None:
+        st.warning("Choose a bundle file first.", icon="✋")
+        return
+    try:
+        if uploaded.size > MAX_BUNDLE_BYTES:
+            raise BundleError([too_large(uploaded.size)])
+        bundle = read_bundle(uploaded.getvalue())
+        stored = runtime.run(import_bundle(runtime.db, bundle, keep_ids=keep_ids))
+    except BundleError as e:
+        # Paths and values from the file: shown as text, never as Markdown.
+        st.warning(
+            f"**{uploaded.name}** cannot be imported: {len(e.problems)} problem"
+            f"{'s' * (len(e.problems) != 1)}. Nothing was written.",
+            icon="✋",
+        )
+        st.code("\n".join(e.problems), language=None, wrap_lines=True)
+        return
+    except CoachError as e:
+        show_error(e, runtime)
+        return
+    st.success(
+        f"Imported {len(stored.users)} user(s) and {len(stored.sessions)} session(s)"
+        f"{' with their own ids' if keep_ids else ' under new ids'}.",
+        icon="📥",
+    )
+    for session in stored.sessions:
+        st.page_link(
+            "pages/inspector.py",
+            label=f"Inspect session {session.session_id[:8]} ({len(session.turns)} turns)",
+            icon="🔎",
+            query_params={"session_id": session.session_id},
+        )
