@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from coach.sessions.compare import compare_sessions
-from ui import compare, render
+from ui import compare
 from ui.app_runtime import get_runtime
 from ui.routing import require_router
 
@@ -27,8 +26,7 @@ if not a or not b:
     st.query_params.update({"a": a, "b": b})
     st.rerun()
 
-with render.stop_on_error(runtime):
-    found = runtime.run(compare_sessions(runtime.db, a, b))
+found = compare.comparison(runtime, a, b)
 compare.totals(found)
 compare.divergence(found)
 st.markdown("#### Phase paths")
