@@ -116,7 +116,7 @@ async def sessions(args: argparse.Namespace, settings: Settings, db: DatabaseInt
     client = await open_llm_client(settings) if live else ScriptedLLMClient()
     service = build_service(settings, client, db)
     try:
-        return await session_commands.run(args, service)
+        return await session_commands.run(args, service, prices=settings.model_prices)
     finally:
         await service.aclose()
         await client.aclose()

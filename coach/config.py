@@ -21,6 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from coach.costs import Price
 from coach.persistence.urls import mask_url
 
 Provider = Literal["openai", "local", "scripted"]
@@ -59,6 +60,13 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(default=2, ge=0)
     local_model_path: Path | None = None
     local_context_tokens: int = Field(default=8192, ge=512)
+
+    model_prices: dict[str, Price] = Field(
+        default_factory=dict,
+        description='US dollars per million tokens by model (or "provider/model"), as JSON: '
+        '{"gpt-5.4-mini": {"input_per_million": 0.25, "output_per_million": 2.0}}; '
+        "a model without a price has no known cost",
+    )
 
     context_token_budget: int = Field(default=4000, ge=200)
     max_message_chars: int = Field(default=4000, ge=1)

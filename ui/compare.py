@@ -5,10 +5,12 @@ the identities each found, and the transcript aligned by turn, a page at a time.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 import streamlit as st
 
+from coach.costs import PRICES_SETTING, Price, turn_cost
 from coach.persistence.records import TurnSummary
 from coach.sessions.compare import (
     Comparison,
@@ -37,7 +39,9 @@ def comparison(runtime: AppRuntime, a: str, b: str) -> Comparison:
         if cached is not None and cached[0] == key:
             found: Comparison = cached[1]
             return found
-        found = runtime.run(compare_sessions(runtime.db, a, b))
+        found = runtime.run(
+            compare_sessions(runtime.db, a, b, prices=runtime.settings.model_prices)
+        )
     st.session_state[CACHE_KEY] = (key, found)
     return found
 
@@ -57,11 +61,18 @@ def _side(name: str, side: Side) -> None:
         icon="🔎",
         query_params={"session_id": side.session_id},
     )
-    metrics = st.columns(4)
+    metrics = st.columns(5)
     metrics[0].metric("Turns", side.turns, help=f"{side.failed_turns} failed")
     metrics[1].metric("Tokens in", f"{side.input_tokens:,}")
     metrics[2].metric("Tokens out", f"{side.output_tokens:,}")
     metrics[3].metric("Latency", f"{side.latency_ms / 1000:,.1f} s")
+    cost = side.cost
+    metrics[4].metric("Cost", f"${cost.usd:,.4f}" + ("" if cost.known else " + ?"))
+    if not cost.known:
+        st.caption(
+            f"No price for {', '.join(cost.unpriced)}: set `{PRICES_SETTING}` "
+            "(US dollars per million tokens) to see what it cost."
+        )
 
 
 def divergence(found: Comparison) -> None:
@@ -80,7 +91,6 @@ def divergence(found: Comparison) -> None:
     if st.button(f"Show turn {seq}", key="show_divergence"):
         st.session_state[PAGE_KEY] = (seq - 1) // TURNS_PER_PAGE + 1
         st.rerun()
-    st.caption("Cost per turn needs a price table per model, which this app does not have yet.")
 
 
 def phase_paths(found: Comparison) -> None:
@@ -132,16 +142,18 @@ def transcript(runtime: AppRuntime, found: Comparison) -> None:
             )
         )
     for row in rows:
-        _turn(row, first=row.seq == found.first_divergence)
+        _turn(row, runtime.settings.model_prices, first=row.seq == found.first_divergence)
 
 
-def _cost(turn: TurnSummary) -> str:
+def _cost(turn: TurnSummary, prices: Mapping[str, Price]) -> str:
     tokens = f"{turn.input_tokens or 0:,} in / {turn.output_tokens or 0:,} out tokens"
     latency = "—" if turn.latency_ms is None else f"{turn.latency_ms:,.0f} ms"
-    return f"{tokens} · {latency} · {turn.provider}/{turn.model}"
+    usd = turn_cost(prices, turn.provider, turn.model, turn.input_tokens, turn.output_tokens)
+    cost = "cost unknown" if usd is None else f"${usd:,.4f}"
+    return f"{tokens} · {latency} · {cost} · {turn.provider}/{turn.model}"
 
 
-def _turn(row: TurnRow, *, first: bool) -> None:
+def _turn(row: TurnRow, prices: Mapping[str, Price], *, first: bool) -> None:
     mark = " · ⚠️ first divergence" if first else " · differs" if row.differs else ""
     with st.container(border=True, key=f"compare_turn_{row.seq}"):
         st.markdown(f"**Turn {row.seq}**{mark}")
@@ -166,4 +178,4 @@ def _turn(row: TurnRow, *, first: bool) -> None:
                 if turn.transition_refused_reason:
                     change += f" (refused: {turn.transition_refused_reason})"
                 st.caption(escape_markdown(f"{change} · {actions or 'no actions'}"))
-                st.caption(_cost(turn))
+                st.caption(_cost(turn, prices))

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from coach.costs import Price
 from coach.enums import JobStatus
 from coach.errors import CoachError, InputError
 from coach.persistence.records import SessionOrigin
@@ -65,8 +66,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     compare.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-async def run(args: argparse.Namespace, service: CoachService) -> int:
-    """Run ``fork``, ``replay`` or ``compare``. Raises ``CoachError`` with what to fix."""
+async def run(
+    args: argparse.Namespace, service: CoachService, *, prices: Mapping[str, Price] | None = None
+) -> int:
+    """Run ``fork``, ``replay``, ``compare``, ``export`` or ``import`` (``prices``: the
+    settings' price table, for the cost in ``compare``). Raises ``CoachError`` with what to
+    fix."""
     if args.command == "export":
         if bool(args.session_id) == bool(args.user):
             raise InputError("name a session, or a user with --user (not both)")
@@ -88,7 +93,7 @@ async def run(args: argparse.Namespace, service: CoachService) -> int:
             print(f"  session {session.session_id} of user {session.user_id}")
         return 0
     if args.command == "compare":
-        found = await compare_sessions(service.db, args.a, args.b)
+        found = await compare_sessions(service.db, args.a, args.b, prices=prices)
         print(json.dumps(found.as_json(), indent=2) if args.json else _comparison_text(found))
         return 0
     jobs = service.sessions
@@ -175,10 +180,10 @@ def _read(path: Path) -> bytes:
 def _comparison_text(found: Comparison) -> str:
     a, b = found.a, found.b
     lines = [
-        f"A {a.session_id}: {a.turns} turns ({a.failed_turns} failed), tokens "
-        f"{a.input_tokens} in / {a.output_tokens} out, {a.latency_ms:,.0f} ms",
-        f"B {b.session_id}: {b.turns} turns ({b.failed_turns} failed), tokens "
-        f"{b.input_tokens} in / {b.output_tokens} out, {b.latency_ms:,.0f} ms",
+        f"{name} {side.session_id}: {side.turns} turns ({side.failed_turns} failed), tokens "
+        f"{side.input_tokens} in / {side.output_tokens} out, {side.latency_ms:,.0f} ms, "
+        f"cost {side.cost.describe()}"
+        for name, side in (("A", a), ("B", b))
     ]
     if found.first_divergence is None:
         lines.append("no divergence: the same conversation and coaching events")

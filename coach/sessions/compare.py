@@ -10,11 +10,13 @@ turns at a time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pydantic import JsonValue
 
+from coach.costs import Price, Priced, total_cost
 from coach.enums import TurnStatus
 from coach.errors import InputError
 from coach.inspection.session import load_turn_outlines
@@ -43,9 +45,10 @@ class Side:
     output_tokens: int
     latency_ms: float
     phase_path: list[str]
+    cost: Priced
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "cost": self.cost.model_dump()}
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,11 @@ class TurnRow:
         return bool(turn_differences(self.a, self.b, None)) or self.a_texts != self.b_texts
 
 
-async def compare_sessions(db: DatabaseInterface, a_id: str, b_id: str) -> Comparison:
-    """Compare sessions ``a_id`` and ``b_id``.
+async def compare_sessions(
+    db: DatabaseInterface, a_id: str, b_id: str, *, prices: Mapping[str, Price] | None = None
+) -> Comparison:
+    """Compare sessions ``a_id`` and ``b_id`` (their cost from ``prices``, the settings'
+    ``model_prices``).
 
     Raises:
         InputError: either session does not exist.
@@ -112,8 +118,8 @@ async def compare_sessions(db: DatabaseInterface, a_id: str, b_id: str) -> Compa
     a_turns, b_turns = await load_turn_outlines(db, a_id), await load_turn_outlines(db, b_id)
     seq, how = _event_divergence(a_turns, b_turns)
     return Comparison(
-        a=await _side(db, a, a_turns),
-        b=await _side(db, b, b_turns),
+        a=await _side(db, a, a_turns, prices or {}),
+        b=await _side(db, b, b_turns, prices or {}),
         first_event_divergence=seq,
         event_divergence=how,
         first_text_divergence=await _text_divergence(db, a_id, b_id),
@@ -153,17 +159,22 @@ async def _summary(db: DatabaseInterface, session_id: str) -> SessionSummary:
 
 
 async def _side(
-    db: DatabaseInterface, summary: SessionSummary, outlines: list[TurnOutline]
+    db: DatabaseInterface,
+    summary: SessionSummary,
+    outlines: list[TurnOutline],
+    prices: Mapping[str, Price],
 ) -> Side:
     tokens_in = tokens_out = 0
     latency = 0.0
     done = 0
+    usage: list[tuple[str, str, int | None, int | None]] = []
     while page := await db.list_turns(summary.session_id, after_seq=done, limit=MAX_PAGE_SIZE):
         done += len(page)
         for turn in page:
             tokens_in += turn.input_tokens or 0
             tokens_out += turn.output_tokens or 0
             latency += turn.latency_ms or 0.0
+            usage.append((turn.provider, turn.model, turn.input_tokens, turn.output_tokens))
     return Side(
         session_id=summary.session_id,
         user_id=summary.user_id,
@@ -173,6 +184,7 @@ async def _side(
         output_tokens=tokens_out,
         latency_ms=round(latency, 1),
         phase_path=[t.state_after.value for t in outlines],
+        cost=total_cost(prices, usage),
     )
 
 

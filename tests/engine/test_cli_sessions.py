@@ -45,7 +45,7 @@ def test_exact_replay_fork_and_compare(db_url: str) -> None:
     assert compared["first_divergence"] == 5  # the fork has no turn 5
     assert (compared["a"]["turns"], compared["b"]["turns"]) == (10, 4)
     same = ok(db_url, "compare", source, replayed["session_id"])
-    assert "no divergence" in same
+    assert "no divergence" in same and "cost $0.0000" in same  # scripted and replayed: free
 
 
 def test_refusals_say_what_to_fix_and_change_nothing(db_url: str) -> None:
