@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     model_prices: dict[str, Price] = Field(
         default_factory=dict,
         description='US dollars per million tokens by model (or "provider/model"), as JSON: '
-        '{"gpt-5.4-mini": {"input_per_million": 0.25, "output_per_million": 2.0}}; '
+        '{"my-model": {"input_per_million": 0.25, "output_per_million": 2.0}}; '
         "a model without a price has no known cost",
     )
 
