@@ -85,9 +85,18 @@ def lineage(runtime: AppRuntime, session_id: str) -> None:
 
 
 def fork_button(runtime: AppRuntime, session_id: str, seq: int) -> None:
-    """Fork the session after turn ``seq``."""
-    if st.button(f"Fork after turn {seq}", key=f"fork_{seq}", icon="🍴"):
-        _start(runtime, lambda: runtime.service.sessions.fork(session_id, seq, by=_by()))
+    """Fork the session after turn ``seq``: into a copy of its client (identities as they were
+    then), or for the same client (sharing the client's identities as they are now)."""
+    copy, same = st.columns(2)
+    jobs = runtime.service.sessions
+    if copy.button(f"Fork after turn {seq}", key=f"fork_{seq}", icon="🍴"):
+        _start(runtime, lambda: jobs.fork(session_id, seq, by=_by()))
+    if same.button(
+        f"Fork after turn {seq} for the same client",
+        key=f"fork_same_{seq}",
+        help="A new session of this client: it shares the client's identities as they are now",
+    ):
+        _start(runtime, lambda: jobs.fork(session_id, seq, same_client=True, by=_by()))
 
 
 def replay_controls(runtime: AppRuntime, session_id: str) -> None:

@@ -473,7 +473,8 @@ class DatabaseInterface(ABC):
     @abstractmethod
     async def import_records(self, batch: RecordBatch) -> None:
         """Store whole users and sessions that do not exist yet, with their identities, in one
-        transaction: everything or nothing. Records keep their ids, versions and times.
+        transaction: everything or nothing. Records keep their ids, versions and times. A
+        session (or identity) may belong to a stored user instead of one of the batch's.
 
         A prompt version is stored under its own part and number when the store has no such
         version; one it has with the same content is left as stored.

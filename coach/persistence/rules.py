@@ -478,10 +478,11 @@ def check_session_origin(origin: SessionOrigin, *, session_exists: bool) -> None
 # -- imports -------------------------------------------------------------------------------------
 
 
-def batch_problems(batch: RecordBatch) -> list[str]:
-    """Every way the records to import do not hold together, each as ``path: problem``."""
+def batch_problems(batch: RecordBatch, stored_users: Iterable[str] = ()) -> list[str]:
+    """Every way the records to import do not hold together, each as ``path: problem``.
+    ``stored_users``: users the store holds, to whom the batch may add sessions."""
     problems: list[str] = []
-    users = {u.id for u in batch.users}
+    users = {u.id for u in batch.users} | set(stored_users)
     owners: dict[str, str] = {}
     seen: dict[tuple[str, str], str] = {}
 
@@ -564,9 +565,16 @@ def _session_problems(
     return problems
 
 
-def check_batch(batch: RecordBatch) -> None:
+def outside_users(batch: RecordBatch) -> list[str]:
+    """The users the batch's sessions and identities belong to that it does not hold."""
+    own = {u.id for u in batch.users}
+    named = {s.user_id for s in batch.sessions} | {i.user_id for i in batch.identities}
+    return sorted(named - own)
+
+
+def check_batch(batch: RecordBatch, stored_users: Iterable[str] = ()) -> None:
     """Raise ``ValueError`` listing every problem of ``batch_problems``."""
-    problems = batch_problems(batch)
+    problems = batch_problems(batch, stored_users)
     if problems:
         raise ValueError("the records to import do not hold together:\n- " + "\n- ".join(problems))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -124,7 +125,7 @@ async def export_user(db: DatabaseInterface, user_id: str) -> Bundle:
 
 async def _bundle(db: DatabaseInterface, user_id: str, summaries: list[SessionSummary]) -> Bundle:
     user = await db.get_user(user_id)
-    sessions = [await _session(db, s) for s in summaries]
+    sessions = [await session_records(db, s) for s in summaries]
     exported = {s.session_id for s in sessions}
     # In the order they were found (not by id: a copy's ids are new).
     identities = [
@@ -145,10 +146,13 @@ def _unplaced(identity: IdentityRecord) -> IdentityRecord:
     return identity.model_copy(update={"session_id": None})
 
 
-async def _session(db: DatabaseInterface, summary: SessionSummary) -> SessionRecords:
+async def session_records(
+    db: DatabaseInterface, summary: SessionSummary, *, up_to: int | None = None
+) -> SessionRecords:
+    """The whole session as stored (up to turn ``up_to``: the turns only)."""
     sid, uid = summary.session_id, summary.user_id
     turns = []
-    for outline in await load_turn_outlines(db, sid):
+    for outline in await load_turn_outlines(db, sid, up_to=up_to):
         turn = await db.get_turn(sid, outline.seq or 0)
         assert turn is not None
         turns.append(turn)
@@ -296,10 +300,12 @@ async def import_bundle(
     return batch
 
 
-def with_new_ids(batch: RecordBatch) -> RecordBatch:
-    """The records under new ids: every user, session, message and identity id is replaced
-    wherever it stands (in references, turn logs, prompts and raw model output)."""
-    ids = [i for kind in rules.batch_ids(batch).values() for i in kind]
+def with_new_ids(batch: RecordBatch, *, keep: Collection[str] = ()) -> RecordBatch:
+    """The records under new ids: every user, session, message and identity id (but those in
+    ``keep``) is replaced wherever it stands (in references, turn logs, prompts and raw model
+    output)."""
+    kept = set(keep)
+    ids = [i for kind in rules.batch_ids(batch).values() for i in kind if i not in kept]
     mapping = {old: new_id() for old in ids}
 
     def renamed(value: Any) -> Any:

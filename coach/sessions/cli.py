@@ -39,6 +39,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fork = sub.add_parser("fork", help="copy a session's first turns into a new session")
     fork.add_argument("session_id")
     fork.add_argument("--at", type=int, required=True, help="the last turn to copy")
+    fork.add_argument(
+        "--same-client",
+        action="store_true",
+        help="a new session of the same client (sharing its identities), not of a copy",
+    )
     fork.add_argument("--json", action="store_true", help="print the result as JSON")
     replay = sub.add_parser("replay", help="send a session's messages again into a new session")
     replay.add_argument("session_id")
@@ -98,7 +103,9 @@ async def run(
         return 0
     jobs = service.sessions
     if args.command == "fork":
-        started = await jobs.fork(args.session_id, args.at, by=getpass.getuser())
+        started = await jobs.fork(
+            args.session_id, args.at, same_client=args.same_client, by=getpass.getuser()
+        )
     else:
         pin = PromptPin.parse(args.label, ",".join(args.version))
         started = await jobs.replay(

@@ -28,6 +28,7 @@ from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import SessionOrigin, utcnow
 from coach.process import ProcessId, is_orphaned
 from coach.prompts.library import PromptLibrary, PromptPin
+from coach.sessions.copy import same_client_fork
 from coach.sessions.replay import Replay
 from coach.turns.events import Changes
 from coach.turns.recovery import STALE_AFTER
@@ -107,13 +108,23 @@ class SessionJobs:
             return False
         return handle.task.cancel()
 
-    async def fork(self, source_session_id: str, at_turn: int, *, by: str = "") -> SessionOrigin:
+    async def fork(
+        self, source_session_id: str, at_turn: int, *, same_client: bool = False, by: str = ""
+    ) -> SessionOrigin:
         """Copy the first ``at_turn`` turns of the session into a new session of a copy of its
         client: its messages, phase, identities and turn log as they were after that turn.
+        ``same_client``: a new session of the session's own client instead, written at once
+        (``coach.sessions.copy``: it shares the client's identities as they are now).
 
         Raises:
             InputError: as ``Replay.prepare``.
         """
+        if same_client:
+            batch = await same_client_fork(self.db, source_session_id, at_turn, by=by)
+            await self.db.import_records(batch)
+            origin = batch.sessions[0].origin
+            assert origin is not None
+            return origin
         replay = await Replay.prepare(
             self.db, source_session_id, at_turn=at_turn, prompts=self.prompts
         )

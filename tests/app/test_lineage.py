@@ -52,3 +52,19 @@ def test_compare_names_a_missing_session(app: AppTest) -> None:
     info = load_demo()
     open_page(app, "pages/compare.py", a=info.session_id, b="nope")
     assert any("session nope does not exist" in str(e.value) for e in app.warning)
+
+
+def test_a_fork_for_the_same_client_is_a_new_session_of_that_client(app: AppTest) -> None:
+    info = load_demo()
+    open_page(app, "pages/inspector.py", session_id=info.session_id)
+    tab(app, "Turns")
+    app.session_state[f"turn_{AT}"] = True
+    app.run()
+    next(b for b in app.button if b.label == f"Fork after turn {AT} for the same client").click()
+    app.run()
+    no_exception(app)
+    assert f"fork after turn {AT}" in texts(app)
+    rt = runtime()
+    [made] = rt.run(rt.db.list_session_origins(source_session_id=info.session_id))
+    fork = rt.run(rt.db.get_session(made.session_id))
+    assert fork is not None and fork.user_id == info.user_id and fork.turn_count == AT

@@ -41,6 +41,9 @@ def test_exact_replay_fork_and_compare(db_url: str) -> None:
     forked = json.loads(ok(db_url, "fork", source, "--at", "4", "--json"))
     assert (forked["kind"], forked["at_turn"], forked["source_session_id"]) == ("fork", 4, source)
 
+    same = json.loads(ok(db_url, "fork", source, "--at", "3", "--same-client", "--json"))
+    assert (same["status"], same["at_turn"], same["turns_done"]) == ("done", 3, 3)
+
     compared = json.loads(ok(db_url, "compare", source, forked["session_id"], "--json"))
     assert compared["first_divergence"] == 5  # the fork has no turn 5
     assert (compared["a"]["turns"], compared["b"]["turns"]) == (10, 4)

@@ -198,3 +198,41 @@ async def test_an_origin_left_running_by_a_dead_process_is_ended_interrupted() -
     assert await recover_origins(db) == []
     alive_origin = await db.get_session_origin(demo.session_id)
     assert alive_origin is not None and alive_origin.status is JobStatus.RUNNING
+
+
+async def test_a_fork_for_the_same_client_holds_the_first_turns_and_goes_on(
+    db: DatabaseInterface,
+) -> None:
+    demo = await play_demo(db)
+    service = CoachService(ScriptedLLMClient([{"message": "Same client, new road."}]), db)
+    identities_before = await db.get_identities(demo.user_id)
+    origin = await service.sessions.fork(demo.session_id, AT, same_client=True, by="ana")
+    assert service.sessions.handle(origin.session_id) is None  # written at once
+    stored = await db.get_session_origin(origin.session_id)
+    assert stored is not None and (stored.status, stored.at_turn, stored.created_by) == (
+        JobStatus.DONE,
+        AT,
+        "ana",
+    )
+    assert stored.source_session_id == demo.session_id
+    fork = await db.get_session(origin.session_id)
+    assert fork is not None and fork.user_id == demo.user_id and fork.turn_count == AT
+    source_turns = await stored_turns(db, demo.session_id)
+    fork_turns = await stored_turns(db, origin.session_id)
+    assert [(t.state_after, t.raw_output, t.prompt_version) for t in fork_turns] == [
+        (t.state_after, t.raw_output, t.prompt_version) for t in source_turns[:AT]
+    ]
+    last_reply = source_turns[AT - 1].coach_message_id
+    ids = [m.id for m in await db.list_messages(demo.session_id, limit=1000)]
+    expected = (await conversation(db, demo.session_id))[: ids.index(last_reply) + 1]
+    assert await conversation(db, origin.session_id) == expected
+    assert not set(ids) & {m.id for m in await db.list_messages(origin.session_id, limit=1000)}
+    state = await db.get_state(demo.user_id, origin.session_id)
+    assert state is not None and state.state is source_turns[AT - 1].state_after
+    # The client's identities are shared, unchanged; the source is unchanged.
+    assert await db.get_identities(demo.user_id) == identities_before
+    assert len(await db.list_turns(demo.session_id)) == len(DEMO_STEPS)
+    result = await service.send_message_and_wait(demo.user_id, origin.session_id, "Go on")
+    assert result.ok and result.turn_seq == AT + 1 and result.reply == "Same client, new road."
+    with pytest.raises(InputError, match="there is no turn 11"):
+        await service.sessions.fork(demo.session_id, 11, same_client=True)

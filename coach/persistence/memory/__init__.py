@@ -52,6 +52,7 @@ from coach.persistence.rules import (
     check_session_origin,
     ended_experiment,
     ids_taken,
+    outside_users,
 )
 
 
@@ -457,8 +458,9 @@ class InMemoryDatabase(DatabaseInterface):
     # -- imports -------------------------------------------------------------------------------
 
     async def import_records(self, batch: RecordBatch) -> None:
-        check_batch(batch)
         async with self._open():
+            stored = [u for u in outside_users(batch) if u in self._store.users]
+            check_batch(batch, stored)
             taken = self._store.taken_ids(batch)
             if any(taken.values()):
                 raise ids_taken(taken)

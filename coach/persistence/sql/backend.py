@@ -46,7 +46,6 @@ from coach.persistence.records import (
     utcnow,
 )
 from coach.persistence.rules import (
-    check_batch,
     check_keyset_page,
     check_new_prompt_version,
     check_page_size,
@@ -443,7 +442,6 @@ class SQLDatabase(DatabaseInterface):
     # -- imports -------------------------------------------------------------------------------
 
     async def import_records(self, batch: RecordBatch) -> None:
-        check_batch(batch)
         await self._write(
             f"importing {len(batch.users)} users and {len(batch.sessions)} sessions",
             partial(imports.import_records, batch=batch),

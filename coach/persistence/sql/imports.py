@@ -47,6 +47,8 @@ _ID_COLUMNS = {
 
 
 def import_records(conn: Connection, batch: RecordBatch) -> None:
+    outside = rules.outside_users(batch)
+    rules.check_batch(batch, _taken(conn, "user", outside))
     taken = {kind: _taken(conn, kind, ids) for kind, ids in rules.batch_ids(batch).items()}
     if any(taken.values()):
         raise rules.ids_taken(taken)

@@ -156,3 +156,26 @@ async def test_prompt_versions_keep_their_numbers_and_clash_with_other_content(
             await db.import_records(batch().model_copy(update={"prompt_versions": [clash]}))
     assert await db.count_records() == before
     assert [v.version for v in await db.list_prompt_versions("introduction")] == [3, 4]
+
+
+async def test_a_session_can_join_a_stored_user_but_not_an_unknown_one(
+    db: DatabaseInterface,
+) -> None:
+    first = batch()
+    await db.import_records(first)
+    owner = first.users[0].id
+    more = batch()
+    session = more.sessions[0]
+    for part in (session, session.state, session.context, *session.turns):
+        assert part is not None
+        part.user_id = owner
+    joined = RecordBatch(sessions=[session])  # no user: the stored one
+    await db.import_records(joined)
+    assert set(await db.get_sessions_for_user(owner)) == {
+        first.sessions[0].session_id,
+        session.session_id,
+    }
+    stray = batch()
+    with b.raises(ValueError) as refused:
+        await db.import_records(RecordBatch(sessions=stray.sessions))
+    assert "is not among the users" in str(refused.value)
