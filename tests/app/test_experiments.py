@@ -8,20 +8,14 @@ from streamlit.testing.v1 import AppTest
 
 from coach.enums import JobStatus
 from coach.errors import LLMRateLimitError
-from tests.app.helpers import load_demo, no_exception, open_page, reply, runtime, scripted_client
-from tests.app.test_inspector import block_text, tab
+from tests.app.helpers import no_exception, open_page, reply, runtime, scripted_client
+from tests.app.test_inspector import block_text, demo_turn_opened, tab
 
 TURN = 2
 
 
 def turn_opened(app: AppTest) -> str:
-    info = load_demo()
-    open_page(app, "pages/inspector.py", session_id=info.session_id)
-    tab(app, "Turns")
-    app.session_state[f"turn_{TURN}"] = True
-    app.run()
-    no_exception(app)
-    return info.session_id
+    return demo_turn_opened(app, TURN).session_id
 
 
 def try_again(app: AppTest, runs: int, versions: str = "") -> None:

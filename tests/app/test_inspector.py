@@ -32,6 +32,17 @@ def tab(at: AppTest, label: str):  # type: ignore[no-untyped-def]
     return next(t for t in at.tabs if t.label == label)
 
 
+def demo_turn_opened(at: AppTest, seq: int) -> StartedSession:
+    """The demo session in the inspector, its Turns tab open with turn ``seq`` opened."""
+    info = load_demo()
+    open_page(at, "pages/inspector.py", session_id=info.session_id)
+    tab(at, "Turns")
+    at.session_state[f"turn_{seq}"] = True
+    at.run()
+    no_exception(at)
+    return info
+
+
 def frames(block) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(d.value.to_string() for d in block.get("dataframe"))
 

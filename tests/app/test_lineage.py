@@ -6,17 +6,13 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import load_demo, no_exception, open_page, runtime, texts
-from tests.app.test_inspector import tab
+from tests.app.test_inspector import demo_turn_opened
 
 AT = 6
 
 
 def test_a_fork_from_a_turn_is_made_linked_both_ways_and_compared(app: AppTest) -> None:
-    info = load_demo()
-    open_page(app, "pages/inspector.py", session_id=info.session_id)
-    tab(app, "Turns")
-    app.session_state[f"turn_{AT}"] = True
-    app.run()
+    info = demo_turn_opened(app, AT)
     next(b for b in app.button if b.label == f"Fork after turn {AT}").click()
     app.run()
     no_exception(app)
@@ -55,11 +51,7 @@ def test_compare_names_a_missing_session(app: AppTest) -> None:
 
 
 def test_a_fork_for_the_same_client_is_a_new_session_of_that_client(app: AppTest) -> None:
-    info = load_demo()
-    open_page(app, "pages/inspector.py", session_id=info.session_id)
-    tab(app, "Turns")
-    app.session_state[f"turn_{AT}"] = True
-    app.run()
+    info = demo_turn_opened(app, AT)
     next(b for b in app.button if b.label == f"Fork after turn {AT} for the same client").click()
     app.run()
     no_exception(app)
