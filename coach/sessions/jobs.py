@@ -95,6 +95,8 @@ class SessionJobs:
         self.prompts = prompts
         self.owner = str(ProcessId.current())
         self._running: dict[str, JobHandle] = {}
+        #: Sessions whose task here could not store its end: running, but nothing makes them.
+        self._abandoned: set[str] = set()
 
     def handle(self, session_id: str) -> JobHandle | None:
         """The task making this session, while it runs in this process."""
@@ -235,13 +237,19 @@ class SessionJobs:
         except Exception as e:
             logger.exception("session %s: its end could not be stored", origin.session_id)
             error = f"{error or 'done'}, but its end could not be stored: {e}"
+            self._abandoned.add(origin.session_id)
         finally:
             handle.finish(error)
             del self._running[origin.session_id]
 
     async def recover(self) -> list[SessionOrigin]:
-        """``recover_origins`` for this engine: its own running tasks are never ended."""
-        return await recover_origins(self.db, running=set(self._running))
+        """``recover_origins`` for this engine: its own running tasks are never ended, and its
+        abandoned ones (their end could not be stored) are."""
+        ended = await recover_origins(
+            self.db, running=set(self._running), abandoned=set(self._abandoned)
+        )
+        self._abandoned.difference_update(o.session_id for o in ended)
+        return ended
 
     async def aclose(self) -> None:
         """Stop the running tasks (on shutdown): each is stored as cancelled, with its turns."""
@@ -254,20 +262,27 @@ class SessionJobs:
 
 
 async def recover_origins(
-    db: DatabaseInterface, *, running: set[str] | frozenset[str] = frozenset()
+    db: DatabaseInterface,
+    *,
+    running: set[str] | frozenset[str] = frozenset(),
+    abandoned: set[str] | frozenset[str] = frozenset(),
 ) -> list[SessionOrigin]:
     """End the running forks and replays whose process is gone as failed ("interrupted"),
     keeping the turns they made. One a live process runs is never ended.
 
     Args:
         running: the sessions the caller is making itself.
+        abandoned: sessions the caller made and no longer makes: ended although their owner
+            (the caller's process) is alive.
     """
     ended = []
     now = utcnow()
     for origin in await db.list_session_origins(status=JobStatus.RUNNING, limit=MAX_PAGE_SIZE):
         if origin.session_id in running:
             continue
-        if not is_orphaned(origin, now=now, stale_after=STALE_AFTER):
+        if origin.session_id not in abandoned and not is_orphaned(
+            origin, now=now, stale_after=STALE_AFTER
+        ):
             continue
         failed = origin.model_copy(
             update={"status": JobStatus.FAILED, "error": INTERRUPTED, "ended_at": now}

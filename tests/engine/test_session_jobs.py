@@ -14,7 +14,7 @@ import pytest
 
 from coach.demo import DEMO_STEPS, play_demo
 from coach.enums import JobStatus, MessageRole, OriginKind
-from coach.errors import InputError
+from coach.errors import InputError, PersistenceError
 from coach.inspection.replay import replay as snapshots
 from coach.llm.base import LLMRequest
 from coach.llm.scripted import ScriptedLLMClient
@@ -236,3 +236,34 @@ async def test_a_fork_for_the_same_client_holds_the_first_turns_and_goes_on(
     assert result.ok and result.turn_seq == AT + 1 and result.reply == "Same client, new road."
     with pytest.raises(InputError, match="there is no turn 11"):
         await service.sessions.fork(demo.session_id, 11, same_client=True)
+
+
+class EndNotStored(InMemoryDatabase):
+    """A database that cannot store the end of a fork or replay (it fails once)."""
+
+    failed = False
+
+    async def save_session_origin(self, origin: SessionOrigin) -> SessionOrigin:
+        if origin.status is not JobStatus.RUNNING and not self.failed:
+            self.failed = True
+            raise PersistenceError("the disk is full")
+        return await super().save_session_origin(origin)
+
+
+async def test_a_task_whose_end_was_not_stored_is_ended_by_its_own_engine() -> None:
+    db = EndNotStored()
+    demo = await play_demo(db)
+    service = CoachService(ScriptedLLMClient(), db)
+    origin = await service.sessions.fork(demo.session_id, 2)
+    handle = service.sessions.handle(origin.session_id)
+    assert handle is not None
+    await handle.ended()
+    assert handle.error is not None and "could not be stored: the disk is full" in handle.error
+    stuck = await db.get_session_origin(origin.session_id)
+    assert stuck is not None and stuck.status is JobStatus.RUNNING  # its owner lives on
+    [ended] = await service.sessions.recover()
+    assert (ended.session_id, ended.status, ended.error) == (
+        origin.session_id,
+        JobStatus.FAILED,
+        INTERRUPTED,
+    )
