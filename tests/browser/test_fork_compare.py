@@ -41,7 +41,7 @@ def test_fork_from_the_inspector_continue_it_and_compare_with_the_original(
     entry = main.get_by_test_id("stExpander").filter(has_text=f"Turn {AT} ·").first
     entry.locator("summary").click()
     wait_ready(page)
-    page.get_by_role("button", name=f"Fork after turn {AT}").click()
+    page.get_by_role("button", name=f"Fork after turn {AT}", exact=True).click()
     wait_ready(page)
     expect(main.get_by_test_id("stAlertContentSuccess")).to_contain_text(
         f"fork after turn {AT}", timeout=READY_TIMEOUT_MS
