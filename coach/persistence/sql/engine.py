@@ -29,6 +29,8 @@ replaced instead of failing the next query.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -172,8 +174,29 @@ class Engines:
         await asyncio.to_thread(stop)
 
 
+def _wal_mode(cursor: Any) -> None:
+    """Switch the file to WAL (once per file; a no-op after). The switch needs the file to
+    itself, and SQLite may refuse it at once ("database is locked") instead of calling the busy
+    handler while another process opens or writes the new file: it is tried again until the
+    busy timeout (seen with several processes initializing one new file under load)."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_engine(url: URL, *, foreign_keys: bool, migrations: bool) -> Engine:
-    connect_args = {"check_same_thread": False}  # a pooled connection serves any worker
+    connect_args: dict[str, Any] = {
+        "check_same_thread": False,  # a pooled connection serves any worker
+        # Opening waits for a writer (a migration) as long as any statement does; the
+        # driver's default is 5 s, and the journal pragma below runs before busy_timeout.
+        "timeout": SQLITE_BUSY_TIMEOUT_S,
+    }
     if is_sqlite_memory(url):
         engine = create_engine(url, poolclass=pool.StaticPool, connect_args=connect_args)
     elif migrations:
@@ -187,7 +210,6 @@ def _sqlite_engine(url: URL, *, foreign_keys: bool, migrations: bool) -> Engine:
             connect_args=connect_args,
         )
     pragmas = (
-        "PRAGMA journal_mode=WAL",
         f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}",
         f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}",
         "PRAGMA synchronous=NORMAL",
@@ -200,6 +222,7 @@ def _sqlite_engine(url: URL, *, foreign_keys: bool, migrations: bool) -> Engine:
         try:
             for pragma in pragmas:
                 cursor.execute(pragma)
+            _wal_mode(cursor)
         finally:
             cursor.close()
 
