@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     )
 
     context_token_budget: int = Field(default=4000, ge=200)
-    max_message_chars: int = Field(default=4000, ge=1)
+    max_message_chars: int = Field(
+        default=20_000, ge=1, description="the longest message a client may send (characters)"
+    )
     summary_max_words: int = Field(default=200, ge=20)
 
     @classmethod

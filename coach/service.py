@@ -108,7 +108,7 @@ class CoachService:
         prompts: PromptLibrary | None = None,
         token_budget: int = 4000,
         summary_max_words: int = 200,
-        max_message_chars: int = 4000,
+        max_message_chars: int = 20_000,
     ) -> None:
         self.llm_client = llm_client
         self.db = db

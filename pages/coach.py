@@ -83,11 +83,12 @@ with st.sidebar:
 
 chat.conversation(view, session_id, total=total)
 
+# No max_chars on the box: the widget drops a longer paste without a word. The limit is
+# checked on sending, and a refused message is shown to copy.
 text = st.chat_input(
-    "Message the coach",
+    f"Message the coach (up to {runtime.settings.max_message_chars:,} characters)",
     key="coach_input",
     submit_mode="disable",
-    max_chars=runtime.settings.max_message_chars,
 )
 if text is not None:
     chat.queue_message(text, session_id, runtime.settings.max_message_chars)

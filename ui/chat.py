@@ -205,6 +205,7 @@ def queue_message(text: str, session_id: str, max_chars: int) -> None:
         cleaned = validate_user_message(text, max_chars=max_chars)
     except CoachError as e:
         show_error(e)
+        keep_to_copy(text)
         return
     st.session_state[PENDING_KEY] = {
         "kind": "send",
@@ -212,6 +213,12 @@ def queue_message(text: str, session_id: str, max_chars: int) -> None:
         "text": cleaned,
         "session_id": session_id,
     }
+
+
+def keep_to_copy(text: str) -> None:
+    """A message that was not sent, shown whole with a copy button: nothing typed is lost."""
+    st.caption("Your message was not sent; here it is to copy:")
+    st.code(text, language=None, wrap_lines=True)
 
 
 def queue_retry(message_id: str, session_id: str) -> None:
@@ -241,8 +248,7 @@ def hand_over_pending(runtime: AppRuntime, user_id: str, session_id: str) -> Non
     except (CoachError, TimeoutError) as e:
         show_error(e, runtime)
         if pending["kind"] == "send":
-            st.caption("Your message was not sent; here it is to copy:")
-            st.code(pending["text"], language=None, wrap_lines=True)
+            keep_to_copy(pending["text"])
         return
     st.rerun()
 

@@ -169,7 +169,7 @@ async def test_retry_without_a_failed_turn_is_refused(memory_db: DatabaseInterfa
     [
         ("", "empty"),
         ("   \n\t ", "empty"),
-        ("x" * 4001, "limit is 4,000"),
+        ("x" * 20_001, "limit is 20,000"),
         ("hello\x00world", "control character"),
         ("bell\x07", "control character"),
     ],
