@@ -71,6 +71,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    #: ``time.monotonic()`` when the request arrived (to tell requests sent together).
+    received_at: float = field(default_factory=time.monotonic)
 
 
 PROMPT_TOKENS = 42

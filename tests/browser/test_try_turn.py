@@ -25,8 +25,8 @@ from tests.browser.helpers import (
 pytestmark = pytest.mark.browser
 
 TURN = 2
-#: Slow enough to see the runs stream side by side (about 2.5 s each).
-SLOW = {"chunk_chars": 4, "chunk_delay": 0.12}
+#: Slow enough to see the runs stream side by side on a loaded machine (about 6 s each).
+SLOW = {"chunk_chars": 4, "chunk_delay": 0.3}
 ANSWERS = [
     f"Run answer {word}: you sound ready to picture who you want to become next."
     for word in ("alpha", "bravo", "charlie")
