@@ -83,7 +83,15 @@ class Writer:
             ids = [m.id for m in new]
             taken = self.run(self.sql.taken_message_ids, {"b_ids": ids}).scalars().all()
             if taken:
-                raise rules.message_ids_taken(commit.context.session_id, taken)
+                sid = commit.context.session_id
+                if session is None and self._session(sid) is not None:
+                    # The session did not exist when this write began: another writer created
+                    # it since, with these messages (PostgreSQL: read committed).
+                    raise ConcurrencyError(
+                        f"session {sid!r} was created by someone else at the same time; "
+                        "load it and apply the change again"
+                    )
+                raise rules.message_ids_taken(sid, taken)
         if commit.identities:
             rules.check_identities(commit.identities, self._stored_identities(owner, commit))
             for identity in commit.identities:
