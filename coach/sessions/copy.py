@@ -23,9 +23,8 @@ from coach.persistence.records import (
     TurnRecord,
     utcnow,
 )
+from coach.prompts.library import METADATA_KEY
 from coach.sessions.bundles import session_records, with_new_ids
-
-METADATA_KEY = "metadata"
 
 
 async def same_client_fork(

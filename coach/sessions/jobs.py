@@ -26,12 +26,12 @@ from coach.errors import InputError
 from coach.llm.base import LLMClient
 from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import SessionOrigin, utcnow
-from coach.process import ProcessId, is_orphaned
+from coach.process import ProcessId
 from coach.prompts.library import PromptLibrary, PromptPin
 from coach.sessions.copy import same_client_fork
 from coach.sessions.replay import Replay
 from coach.turns.events import Changes
-from coach.turns.recovery import STALE_AFTER
+from coach.turns.recovery import to_recover
 
 logger = logging.getLogger(__name__)
 
@@ -278,11 +278,7 @@ async def recover_origins(
     ended = []
     now = utcnow()
     for origin in await db.list_session_origins(status=JobStatus.RUNNING, limit=MAX_PAGE_SIZE):
-        if origin.session_id in running:
-            continue
-        if origin.session_id not in abandoned and not is_orphaned(
-            origin, now=now, stale_after=STALE_AFTER
-        ):
+        if not to_recover(origin, origin.session_id, running=running, abandoned=abandoned, now=now):
             continue
         failed = origin.model_copy(
             update={"status": JobStatus.FAILED, "error": INTERRUPTED, "ended_at": now}

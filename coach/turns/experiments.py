@@ -27,10 +27,10 @@ from coach.errors import ConcurrencyError, NotFoundError
 from coach.llm.base import LLMClient
 from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import Experiment, ExperimentRun, utcnow
-from coach.process import ProcessId, is_orphaned
+from coach.process import ProcessId
 from coach.prompts.library import PromptLibrary, PromptPin
 from coach.turns.events import Changes
-from coach.turns.recovery import STALE_AFTER
+from coach.turns.recovery import to_recover
 from coach.turns.trials import (
     DEFAULT_CONCURRENCY,
     Trial,
@@ -250,11 +250,7 @@ async def recover_experiments(
     ended = []
     now = utcnow()
     for experiment in await db.list_experiments(status=JobStatus.RUNNING, limit=MAX_PAGE_SIZE):
-        if experiment.id in running:
-            continue
-        if experiment.id not in abandoned and not is_orphaned(
-            experiment, now=now, stale_after=STALE_AFTER
-        ):
+        if not to_recover(experiment, experiment.id, running=running, abandoned=abandoned, now=now):
             continue
         try:
             ended.append(await db.end_experiment(experiment.id, error=EXPERIMENT_INTERRUPTED))

@@ -3,13 +3,17 @@ retried; a turn whose process still runs never is."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Collection, Hashable
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from coach.enums import TurnStatus
 from coach.errors import ConcurrencyError
 from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import TurnCommit, TurnSummary, utcnow
-from coach.process import is_orphaned
+from coach.process import Owned, is_orphaned
+
+K = TypeVar("K", bound=Hashable)
 
 #: A pending turn whose owner cannot be checked directly (another host) counts as interrupted
 #: when its heartbeat is older than this.
@@ -44,10 +48,9 @@ async def recover_interrupted(
     marked: list[TurnSummary] = []
     now = utcnow()
     for turn in await _pending_turns(db, session_id):
-        key = (turn.session_id, turn.seq or 0)
-        if key in running:
-            continue
-        if key not in abandoned and not is_orphaned(turn, now=now, stale_after=STALE_AFTER):
+        if not to_recover(
+            turn, (turn.session_id, turn.seq or 0), running=running, abandoned=abandoned, now=now
+        ):
             continue
         stored = await db.get_turn(turn.session_id, turn.seq or 0)
         if stored is None:
@@ -59,6 +62,17 @@ async def recover_interrupted(
             continue  # it finished meanwhile
         marked.append(failed.summary())
     return marked
+
+
+def to_recover(
+    work: Owned, key: K, *, running: Collection[K], abandoned: Collection[K], now: datetime
+) -> bool:
+    """Whether stored work left running (a pending turn, an experiment, a fork or replay) is
+    to be ended "interrupted": the caller does not run it (``running``), and either gave it up
+    (``abandoned``) or its process is gone (``process.is_orphaned``)."""
+    if key in running:
+        return False
+    return key in abandoned or is_orphaned(work, now=now, stale_after=STALE_AFTER)
 
 
 async def _pending_turns(db: DatabaseInterface, session_id: str | None) -> list[TurnSummary]:
