@@ -2,15 +2,15 @@
 paths, the identities each found, and their totals; and the transcript aligned by turn, a page
 at a time.
 
-Nothing unbounded is loaded: the phase paths and totals come from the turn outlines and
-summaries (small, paged, as the inspector reads them); the conversations are compared a page
-of messages at a time, stopping at the first difference; the transcript is read a page of
-turns at a time.
+Nothing unbounded is loaded: the phase paths, totals and the divergence of coaching events
+come from the turn summaries, read once per session a page at a time (as the inspector reads
+them); the conversations are compared a page of messages at a time, stopping at the first
+difference; the transcript is read a page of turns at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,7 +19,6 @@ from pydantic import JsonValue
 from coach.costs import Price, Priced, total_cost
 from coach.enums import TurnStatus
 from coach.errors import InputError
-from coach.inspection.session import load_turn_outlines
 from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import (
     MessageRecord,
@@ -115,11 +114,11 @@ async def compare_sessions(
         InputError: either session does not exist.
     """
     a, b = await _summary(db, a_id), await _summary(db, b_id)
-    a_turns, b_turns = await load_turn_outlines(db, a_id), await load_turn_outlines(db, b_id)
+    a_turns, b_turns = await _all_turns(db, a_id), await _all_turns(db, b_id)
     seq, how = _event_divergence(a_turns, b_turns)
     return Comparison(
-        a=await _side(db, a, a_turns, prices or {}),
-        b=await _side(db, b, b_turns, prices or {}),
+        a=_side(a, a_turns, prices or {}),
+        b=_side(b, b_turns, prices or {}),
         first_event_divergence=seq,
         event_divergence=how,
         first_text_divergence=await _text_divergence(db, a_id, b_id),
@@ -158,37 +157,34 @@ async def _summary(db: DatabaseInterface, session_id: str) -> SessionSummary:
     return summary
 
 
-async def _side(
-    db: DatabaseInterface,
-    summary: SessionSummary,
-    outlines: list[TurnOutline],
-    prices: Mapping[str, Price],
-) -> Side:
-    tokens_in = tokens_out = 0
-    latency = 0.0
-    done = 0
-    usage: list[tuple[str, str, int | None, int | None]] = []
-    while page := await db.list_turns(summary.session_id, after_seq=done, limit=MAX_PAGE_SIZE):
-        done += len(page)
-        for turn in page:
-            tokens_in += turn.input_tokens or 0
-            tokens_out += turn.output_tokens or 0
-            latency += turn.latency_ms or 0.0
-            usage.append((turn.provider, turn.model, turn.input_tokens, turn.output_tokens))
+async def _all_turns(db: DatabaseInterface, session_id: str) -> list[TurnSummary]:
+    """Every turn's summary (what it did and cost), a page at a time: read once, for the
+    totals, the phase path and the divergence."""
+    turns: list[TurnSummary] = []
+    while page := await db.list_turns(session_id, after_seq=len(turns), limit=MAX_PAGE_SIZE):
+        turns += page
+    return turns
+
+
+def _side(summary: SessionSummary, turns: list[TurnSummary], prices: Mapping[str, Price]) -> Side:
     return Side(
         session_id=summary.session_id,
         user_id=summary.user_id,
-        turns=len(outlines),
-        failed_turns=sum(1 for t in outlines if t.status is TurnStatus.FAILED),
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        latency_ms=round(latency, 1),
-        phase_path=[t.state_after.value for t in outlines],
-        cost=total_cost(prices, usage),
+        turns=len(turns),
+        failed_turns=sum(1 for t in turns if t.status is TurnStatus.FAILED),
+        input_tokens=sum(t.input_tokens or 0 for t in turns),
+        output_tokens=sum(t.output_tokens or 0 for t in turns),
+        latency_ms=round(sum(t.latency_ms or 0.0 for t in turns), 1),
+        phase_path=[t.state_after.value for t in turns],
+        cost=total_cost(
+            prices, ((t.provider, t.model, t.input_tokens, t.output_tokens) for t in turns)
+        ),
     )
 
 
-def _event_divergence(a: list[TurnOutline], b: list[TurnOutline]) -> tuple[int | None, list[str]]:
+def _event_divergence(
+    a: Sequence[TurnOutline], b: Sequence[TurnOutline]
+) -> tuple[int | None, list[str]]:
     for first, second in zip(a, b, strict=False):
         found = turn_differences(first, second, None)
         if found:
