@@ -1,5 +1,5 @@
 """Terminal entry point:
-``python -m coach {init-db,prompts,try,fork,replay,compare,export,import,demo-data,chat}``.
+``python -m coach {init-db,prompts,try,fork,replay,compare,export,import,eval,demo-data,chat}``.
 
 Settings come from the environment (``COACH_*``), as in the app; see ``coach/config.py``.
 """
@@ -17,6 +17,7 @@ from coach.config import Settings
 from coach.demo import DemoStep, play_demo
 from coach.enums import CoachingState
 from coach.errors import CoachError
+from coach.evals import cli as eval_commands
 from coach.llm.base import TextDelta
 from coach.llm.scripted import ScriptedLLMClient
 from coach.models import PHASE_ORDER
@@ -39,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompt_commands.add_commands(sub)
     prompt_commands.add_try_command(sub)
     session_commands.add_commands(sub)
+    eval_commands.add_command(sub)
     demo = sub.add_parser("demo-data", help="load a complete sample session (all six phases)")
     demo.add_argument("--if-empty", action="store_true", help="only when no user exists yet")
     chat = sub.add_parser("chat", help="talk with the coach in the terminal")
@@ -93,6 +95,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return await try_turn(args, settings, db)
         if args.command in ("fork", "replay", "compare", "export", "import"):
             return await sessions(args, settings, db)
+        if args.command == "eval":
+            return await evaluate(args, settings, db)
         if args.command == "demo-data":
             return await load_demo(db, if_empty=args.if_empty)
         return await chat(args, settings, db)
@@ -117,6 +121,24 @@ async def sessions(args: argparse.Namespace, settings: Settings, db: DatabaseInt
     service = build_service(settings, client, db)
     try:
         return await session_commands.run(args, service, prices=settings.model_prices)
+    finally:
+        await service.aclose()
+        await client.aclose()
+
+
+async def evaluate(args: argparse.Namespace, settings: Settings, db: DatabaseInterface) -> int:
+    client = await open_llm_client(settings)
+    service = build_service(settings, client, db)
+    try:
+        interrupted = await service.evals.recover()
+        for run in interrupted:
+            print(
+                f"eval run {run.id} ({run.name}) was interrupted; --resume {run.id} plays the rest",
+                file=sys.stderr,
+            )
+        return await eval_commands.run(
+            args, service, scenarios_dir=settings.scenarios_dir, prices=settings.model_prices
+        )
     finally:
         await service.aclose()
         await client.aclose()

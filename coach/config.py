@@ -68,6 +68,10 @@ class Settings(BaseSettings):
         "a model without a price has no known cost",
     )
 
+    scenarios_dir: Path = Field(
+        default=Path("scenarios"), description="where the eval scenarios (YAML) are read"
+    )
+
     context_token_budget: int = Field(default=4000, ge=200)
     max_message_chars: int = Field(
         default=20_000, ge=1, description="the longest message a client may send (characters)"

@@ -37,6 +37,7 @@ from coach.turns.trials import OnRun, Trial, try_turn
 from coach.window import bound_words
 
 if TYPE_CHECKING:
+    from coach.evals.runner import EvalJobs
     from coach.sessions.jobs import SessionJobs
 
 __all__ = [
@@ -126,6 +127,20 @@ class CoachService:
         self.max_message_chars = max_message_chars
         self._starting: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
+        )
+
+    def with_llm(self, llm_client: LLMClient) -> CoachService:
+        """A service like this one (same database, prompts and limits) over another client:
+        to run the coach with another model."""
+        if llm_client is self.llm_client:
+            return self
+        return CoachService(
+            llm_client,
+            self.db,
+            prompts=self.prompts,
+            token_budget=self.context_manager.token_budget,
+            summary_max_words=self.context_manager.summary_max_words,
+            max_message_chars=self.max_message_chars,
         )
 
     # -- sessions ---------------------------------------------------------------------------------
@@ -314,9 +329,18 @@ class CoachService:
 
         return SessionJobs(self.llm_client, self.db, self.prompts)
 
+    @functools.cached_property
+    def evals(self) -> EvalJobs:
+        """Eval runs: scenarios played by simulated clients, as tasks of the engine."""
+        from coach.evals.runner import EvalJobs  # it runs CoachServices of its own
+
+        return EvalJobs(self)
+
     async def aclose(self) -> None:
-        """Wait for the turns and experiments running here to be stored, and stop the forks
-        and replays (stored as cancelled), before the database is closed."""
+        """Stop the eval runs, forks and replays (stored as cancelled), and wait for the turns
+        and experiments running here to be stored, before the database is closed."""
+        if "evals" in self.__dict__:
+            await self.evals.aclose()  # first: its conversations send turns
         await self.turns.aclose()
         await self.experiments.aclose()
         if "sessions" in self.__dict__:

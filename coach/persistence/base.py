@@ -48,6 +48,8 @@ from coach.errors import ConcurrencyError
 from coach.persistence.records import (
     CommitResult,
     ContextRecord,
+    EvalConversation,
+    EvalRun,
     Experiment,
     ExperimentRun,
     IdentityRecord,
@@ -463,6 +465,48 @@ class DatabaseInterface(ABC):
     ) -> list[SessionOrigin]:
         """Return up to ``limit`` origins, newest first: the sessions made from one session,
         and/or those with one status (``running`` ones, for recovery) or kind.
+
+        Raises:
+            ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).
+        """
+
+    # -- eval runs (scenarios played by simulated clients) ---------------------------------
+
+    @abstractmethod
+    async def save_eval_run(self, run: EvalRun) -> EvalRun:
+        """Store a new eval run, or its progress and end since (its fields are replaced whole,
+        except ``conversations``, which are saved one by one). Returns it without its
+        conversations.
+
+        Raises:
+            ValueError: ``ended_at`` is set on a running run, or missing on an ended one.
+        """
+
+    @abstractmethod
+    async def save_eval_conversation(self, conversation: EvalConversation) -> EvalConversation:
+        """Store one conversation of a run when it starts, or replace it when it ends (keyed by
+        its session), and note the run's heartbeat (now) while the run is running. Returns it
+        as stored. An ended run still takes conversations (its heartbeat stays as it was).
+
+        Raises:
+            NotFoundError: no such run, or the session does not exist (store it first).
+            ValueError: the scenario is not one of the run's, or ``repeat`` is above its
+                ``repeats``; ``ended_at`` set on a running one or missing on an ended one.
+            ConcurrencyError: the stored conversation has ended: it is not changed again.
+            OwnershipError: the session is another user's, or the conversation of another run.
+        """
+
+    @abstractmethod
+    async def get_eval_run(self, run_id: str) -> EvalRun | None:
+        """Return the run with its conversations (by scenario in the run's order, repeat, then
+        start), or ``None``. A conversation whose session was deleted is gone with it."""
+
+    @abstractmethod
+    async def list_eval_runs(
+        self, *, status: JobStatus | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[EvalRun]:
+        """Return up to ``limit`` runs, newest first, without their conversations; with one
+        status (``running`` ones, for recovery).
 
         Raises:
             ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).

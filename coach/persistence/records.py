@@ -384,6 +384,74 @@ class SessionOrigin(StoredTask):
     differences: list[JsonDict] = Field(default_factory=list)
 
 
+#: The most conversations one eval run may play per scenario, and at once.
+MAX_EVAL_REPEATS = 100
+MAX_EVAL_CONCURRENCY = 32
+
+
+class EvalConversation(Record):
+    """One conversation of an eval run: a scenario played once, as a real stored session.
+
+    Stored ``running`` when its session is opened (which tags the session with the run), and
+    replaced when it ends: ``done`` with its checks, or ``failed`` with ``error`` when it could
+    not be played to its end (the model failed, the process stopped). Failed turns do not fail
+    the conversation; a scenario's checks judge them.
+    """
+
+    session_id: str
+    run_id: str
+    #: The scenario's name, one of the run's.
+    scenario: str
+    #: Which of the scenario's ``repeats`` plays this is (from 1).
+    repeat: int = Field(ge=1, le=MAX_EVAL_REPEATS)
+    user_id: str
+    status: JobStatus = JobStatus.RUNNING
+    error: str | None = None
+    #: Every deterministic check passed (``None`` until it ends ``done``).
+    passed: bool | None = None
+    #: ``CheckOutcome`` as JSON per assertion, then the rubric's verdicts (``kind: rubric``).
+    checks: list[JsonDict] = Field(default_factory=list)
+    #: The conversation's own turns (a fixture's are not counted), and their cost.
+    turns: int = Field(default=0, ge=0)
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    #: Each turn's latency, in order.
+    latencies_ms: list[float] = Field(default_factory=list)
+    #: ``provider/model`` of the coach, and the prompt versions its turns used.
+    model: str = ""
+    prompt_version: str = ""
+    created_at: UTCDateTime = Field(default_factory=utcnow)
+    ended_at: UTCDateTime | None = None
+
+
+class EvalRun(StoredTask):
+    """Scenarios each played ``repeats`` times, at most ``concurrency`` conversations at once,
+    as a task of the engine: its conversations are stored as they start and end, and
+    ``get_eval_run`` returns them in ``conversations`` (by scenario, repeat, then start).
+    ``list_eval_runs`` leaves ``conversations`` empty.
+    """
+
+    id: str = Field(default_factory=new_id)
+    name: str = Field(min_length=1)
+    #: The scenarios as they were when the run started (``Scenario`` as JSON), so a run can
+    #: be resumed and read whatever happens to the files since.
+    scenarios: list[JsonDict] = Field(min_length=1)
+    repeats: int = Field(ge=1, le=MAX_EVAL_REPEATS)
+    concurrency: int = Field(default=8, ge=1, le=MAX_EVAL_CONCURRENCY)
+    #: The prompt version set asked for instead of each scenario's (``PromptPin`` as JSON).
+    pin: JsonDict | None = None
+    #: ``provider/model`` of the coach under test and of the simulated clients.
+    model: str = ""
+    client_model: str = ""
+    #: Identical model requests answered once per run (opt-in): repeats are not independent.
+    cached: bool = False
+    conversations: list[EvalConversation] = Field(default_factory=list)
+
+    @property
+    def scenario_names(self) -> list[str]:
+        return [str(s["name"]) for s in self.scenarios]
+
+
 class SessionRecords(Record):
     """One whole session as ``import_records`` writes it: its state, its context with every
     message (``first_message_index`` 0), its turns numbered from 1, and its origin."""
@@ -420,11 +488,15 @@ class Page(BaseModel, Generic[T]):
 
 
 __all__ = [
+    "MAX_EVAL_CONCURRENCY",
+    "MAX_EVAL_REPEATS",
     "MAX_EXPERIMENT_RUNS",
     "ActionItemRecord",
     "ActionResultRecord",
     "CommitResult",
     "ContextRecord",
+    "EvalConversation",
+    "EvalRun",
     "Experiment",
     "ExperimentRun",
     "IdentityRecord",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,6 +29,8 @@ from coach.errors import (
 )
 from coach.persistence.records import (
     ContextRecord,
+    EvalConversation,
+    EvalRun,
     Experiment,
     ExperimentRun,
     IdentityRecord,
@@ -473,6 +476,102 @@ def check_session_origin(origin: SessionOrigin, *, session_exists: bool) -> None
         raise NotFoundError(
             f"session {origin.session_id} does not exist; store it before where it came from"
         )
+
+
+# -- eval runs -----------------------------------------------------------------------------------
+
+
+def check_eval_run(run: EvalRun) -> None:
+    """A run to store: ``ended_at`` set exactly when it has ended.
+
+    Raises:
+        ValueError: ``ended_at`` set on a running run, or missing on an ended one.
+    """
+    _check_ended_at(f"eval run {run.name!r}", run.status, run.ended_at)
+
+
+def check_eval_conversation(
+    conversation: EvalConversation,
+    run: EvalRun | None,
+    *,
+    session_owner: str | None,
+    stored: EvalConversation | None,
+) -> None:
+    """A conversation to store (or replace): of a stored run and session, one of the run's
+    plays, replacing only a running conversation of the same run.
+
+    Args:
+        run: the conversation's run as stored (``None``: no such run).
+        session_owner: the user of the conversation's session (``None``: no such session).
+        stored: the conversation stored under its session, if any.
+
+    Raises:
+        NotFoundError: no such run or session.
+        ValueError: a scenario the run does not play, a repeat above its ``repeats``, or
+            ``ended_at`` set on a running conversation (or missing on an ended one).
+        OwnershipError: the session is another user's, or the stored conversation another run's.
+        ConcurrencyError: the stored conversation has ended.
+    """
+    sid = conversation.session_id
+    if run is None:
+        raise NotFoundError(
+            f"eval run {conversation.run_id} does not exist; store the run before its conversations"
+        )
+    if session_owner is None:
+        raise NotFoundError(
+            f"session {sid} does not exist; open the session before storing its conversation"
+        )
+    if conversation.scenario not in run.scenario_names:
+        raise ValueError(
+            f"eval run {run.name!r} does not play scenario {conversation.scenario!r}; "
+            f"its scenarios are {', '.join(run.scenario_names)}"
+        )
+    if conversation.repeat > run.repeats:
+        raise ValueError(
+            f"eval run {run.name!r} plays each scenario {run.repeats} times; "
+            f"there is no repeat {conversation.repeat}"
+        )
+    _check_ended_at(
+        f"the eval conversation of session {sid}", conversation.status, conversation.ended_at
+    )
+    if session_owner != conversation.user_id:
+        raise OwnershipError(
+            f"session {sid} belongs to another user, not to {conversation.user_id!r}; "
+            "store the conversation under its session's user"
+        )
+    if stored is None:
+        return
+    if stored.run_id != conversation.run_id:
+        raise OwnershipError(
+            f"session {sid} holds a conversation of eval run {stored.run_id}, not of "
+            f"{conversation.run_id}; a session plays one conversation: open a new session"
+        )
+    if stored.status is not JobStatus.RUNNING:
+        raise ConcurrencyError(
+            f"the eval conversation of session {sid} has ended ({stored.status.value}); "
+            "an ended conversation is not changed again"
+        )
+
+
+def with_conversations(run: EvalRun, conversations: Iterable[EvalConversation]) -> EvalRun:
+    """``run`` holding ``conversations`` (copies) in the order ``get_eval_run`` returns them:
+    by scenario in the run's order, then repeat, then start."""
+    position = {name: i for i, name in enumerate(run.scenario_names)}
+    ordered = sorted(
+        conversations,
+        key=lambda c: (position.get(c.scenario, len(position)), c.repeat, c.created_at),
+    )
+    return run.model_copy(
+        deep=True, update={"conversations": [c.model_copy(deep=True) for c in ordered]}
+    )
+
+
+def _check_ended_at(what: str, status: JobStatus, ended_at: datetime | None) -> None:
+    running = status is JobStatus.RUNNING
+    if running and ended_at is not None:
+        raise ValueError(f"{what} is running, so it has no ended_at; leave it unset")
+    if not running and ended_at is None:
+        raise ValueError(f"{what} has ended ({status.value}); give it its ended_at")
 
 
 # -- imports -------------------------------------------------------------------------------------

@@ -53,10 +53,11 @@ class JobProgress:
 
 @dataclass(eq=False)
 class JobHandle:
-    """A fork or replay of this process, for anyone to follow. Changed only on the engine's
-    loop."""
+    """A task of this process making steps (a fork or replay, an eval run), for anyone to
+    follow. Changed only on the engine's loop."""
 
-    session_id: str
+    #: What the task makes: the new session, or the eval run.
+    key: str
     total: int
     done: int = 0
     finished: bool = False

@@ -22,6 +22,8 @@ from coach.persistence.paging import decode_cursor, encode_cursor
 from coach.persistence.records import (
     CommitResult,
     ContextRecord,
+    EvalConversation,
+    EvalRun,
     Experiment,
     ExperimentRun,
     IdentityRecord,
@@ -43,6 +45,8 @@ from coach.persistence.records import (
 )
 from coach.persistence.rules import (
     check_batch,
+    check_eval_conversation,
+    check_eval_run,
     check_experiment_run,
     check_keyset_page,
     check_label_move,
@@ -53,6 +57,7 @@ from coach.persistence.rules import (
     ended_experiment,
     ids_taken,
     outside_users,
+    with_conversations,
 )
 
 
@@ -499,6 +504,51 @@ class InMemoryDatabase(DatabaseInterface):
             ]
             found.sort(key=lambda o: (o.created_at, o.session_id), reverse=True)
             return [copy(o) for o in found[:limit]]
+
+    # -- eval runs -----------------------------------------------------------------------------
+
+    async def save_eval_run(self, run: EvalRun) -> EvalRun:
+        check_eval_run(run)
+        async with self._open():
+            stored = run.model_copy(deep=True, update={"conversations": []})
+            self._store.eval_runs[run.id] = stored
+            return copy(stored)
+
+    async def save_eval_conversation(self, conversation: EvalConversation) -> EvalConversation:
+        async with self._open():
+            run = self._store.eval_runs.get(conversation.run_id)
+            session = self._store.sessions.get(conversation.session_id)
+            check_eval_conversation(
+                conversation,
+                run,
+                session_owner=None if session is None else session.user_id,
+                stored=self._store.eval_conversations.get(conversation.session_id),
+            )
+            assert run is not None
+            self._store.eval_conversations[conversation.session_id] = copy(conversation)
+            if run.status is JobStatus.RUNNING:
+                run.heartbeat_at = utcnow()
+            return copy(conversation)
+
+    async def get_eval_run(self, run_id: str) -> EvalRun | None:
+        async with self._open():
+            run = self._store.eval_runs.get(run_id)
+            if run is None:
+                return None
+            return with_conversations(
+                run, (c for c in self._store.eval_conversations.values() if c.run_id == run_id)
+            )
+
+    async def list_eval_runs(
+        self, *, status: JobStatus | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[EvalRun]:
+        check_page_size(limit)
+        async with self._open():
+            found = [
+                r for r in self._store.eval_runs.values() if status is None or r.status is status
+            ]
+            found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+            return [copy(r) for r in found[:limit]]
 
 
 def _with_runs_by_number(experiment: Experiment) -> Experiment:

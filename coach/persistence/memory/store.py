@@ -18,6 +18,8 @@ from coach.persistence import rules
 from coach.persistence.records import (
     CommitResult,
     ContextRecord,
+    EvalConversation,
+    EvalRun,
     Experiment,
     IdentityRecord,
     MessageRecord,
@@ -91,6 +93,10 @@ class Store:
     experiments: dict[str, Experiment] = field(default_factory=dict)
     #: Session id -> where the session came from (a fork or replay).
     origins: dict[str, SessionOrigin] = field(default_factory=dict)
+    #: Eval run id -> the run, without its conversations.
+    eval_runs: dict[str, EvalRun] = field(default_factory=dict)
+    #: Session id -> the eval conversation played in it.
+    eval_conversations: dict[str, EvalConversation] = field(default_factory=dict)
 
     def commit(self, commit: TurnCommit, now: datetime) -> CommitResult:
         """Check every part of ``commit`` (``rules``), then write it all: a refused commit
@@ -285,6 +291,7 @@ class Store:
         self.live.pop(session_id, None)
         del self.sessions[session_id]
         self.origins.pop(session_id, None)
+        self.eval_conversations.pop(session_id, None)  # its run stays
         for experiment in list(self.experiments.values()):
             if experiment.session_id == session_id:
                 del self.experiments[experiment.id]

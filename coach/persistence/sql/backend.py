@@ -26,6 +26,8 @@ from coach.persistence.base import DEFAULT_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import (
     CommitResult,
     ContextRecord,
+    EvalConversation,
+    EvalRun,
     Experiment,
     ExperimentRun,
     IdentityRecord,
@@ -51,6 +53,7 @@ from coach.persistence.rules import (
     check_page_size,
 )
 from coach.persistence.sql import (
+    evals,
     experiments,
     imports,
     migrate,
@@ -473,6 +476,28 @@ class SQLDatabase(DatabaseInterface):
         return await self._read(
             "loading the sessions' origins",
             lambda conn: origins.listed(conn, source_session_id, status, kind, limit),
+        )
+
+    # -- eval runs -----------------------------------------------------------------------------
+
+    async def save_eval_run(self, run: EvalRun) -> EvalRun:
+        return await self._write(f"saving eval run {run.name!r}", partial(evals.save_run, run=run))
+
+    async def save_eval_conversation(self, conversation: EvalConversation) -> EvalConversation:
+        return await self._write(
+            f"saving the eval conversation of session {conversation.session_id}",
+            partial(evals.save_conversation, conversation=conversation),
+        )
+
+    async def get_eval_run(self, run_id: str) -> EvalRun | None:
+        return await self._read(f"loading eval run {run_id}", partial(evals.get_run, run_id=run_id))
+
+    async def list_eval_runs(
+        self, *, status: JobStatus | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[EvalRun]:
+        check_page_size(limit)
+        return await self._read(
+            "loading the eval runs", lambda conn: evals.listed(conn, status, limit)
         )
 
     async def get_turn(self, session_id: str, seq: int) -> TurnRecord | None:

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
+    Boolean,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
@@ -354,6 +355,63 @@ class SessionOriginRow(Base):
     )
 
 
+class EvalRunRow(Base):
+    """Scenarios played by simulated clients (``EvalRun``); kept when its sessions go."""
+
+    __tablename__ = "eval_runs"
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    scenarios: Mapped[list[Any]] = mapped_column(JSON_TYPE)
+    repeats: Mapped[int] = mapped_column(Integer)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    pin: Mapped[dict[str, Any] | None] = mapped_column(JSON_TYPE)
+    model: Mapped[str] = mapped_column(String)
+    client_model: Mapped[str] = mapped_column(String)
+    cached: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(ENUM_TEXT)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String)
+    owner: Mapped[str | None] = mapped_column(String)
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_eval_runs_created_at_id", "created_at", "id"),
+        # The running ones, for recovery, newest first.
+        Index("ix_eval_runs_status_created_at_id", "status", "created_at", "id"),
+    )
+
+
+class EvalConversationRow(Base):
+    """One conversation of an eval run (``EvalConversation``): it goes with its session."""
+
+    __tablename__ = "eval_conversations"
+
+    session_id: Mapped[str] = mapped_column(
+        KEY, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[str] = mapped_column(KEY, ForeignKey("eval_runs.id", ondelete="CASCADE"))
+    scenario: Mapped[str] = mapped_column(String)
+    repeat: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str] = mapped_column(KEY)
+    status: Mapped[str] = mapped_column(ENUM_TEXT)
+    error: Mapped[str | None] = mapped_column(Text)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    checks: Mapped[list[Any]] = mapped_column(JSON_TYPE)
+    turns: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    latencies_ms: Mapped[list[Any]] = mapped_column(JSON_TYPE)
+    model: Mapped[str] = mapped_column(String)
+    prompt_version: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_eval_conversations_run_id", "run_id"),)
+
+
 def _table(row: type[Base]) -> Table:
     return cast(Table, row.__table__)
 
@@ -371,6 +429,8 @@ prompt_labels = _table(PromptLabelRow)
 experiments = _table(ExperimentRow)
 experiment_runs = _table(ExperimentRunRow)
 session_origins = _table(SessionOriginRow)
+eval_runs = _table(EvalRunRow)
+eval_conversations = _table(EvalConversationRow)
 
 #: The tables of the coaching records, parents first (the order ``count_records`` reports
 #: them in); the prompt tables are the coaches', not the clients'.
