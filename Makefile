@@ -10,7 +10,7 @@ PORT ?= 8501
 CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 export CMAKE_ARGS
 
-.PHONY: install install-dev run init-db demo-data test test-fast lint format bench browser screenshots clean
+.PHONY: install install-dev run init-db demo-data eval test test-fast lint format bench browser screenshots clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ init-db: install
 demo-data: install
 	$(PY) -m coach demo-data
 
+## Play the shipped scenarios (scenarios/) once each and print the report: offline with the
+## bundled model by default (about 5 minutes; the tiny model fails most checks). EVAL_ARGS adds
+## options, e.g. EVAL_ARGS="--runs 3 --min-pass-rate 0.8".
+eval: install
+	$(PY) -m coach init-db
+	$(PY) -m coach eval $(EVAL_ARGS)
+
 ## Debian's Chromium for the browser tests (Playwright cannot download its own browsers here).
 browser:
 	@test -x /usr/bin/chromium && dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji)
@@ -54,7 +61,7 @@ test: install-dev browser
 
 ## Refresh the README's screenshots in docs/screenshots/ (the tests alone write to a temporary folder).
 screenshots: install-dev browser
-	COACH_TEST_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser tests/browser/test_screenshots.py $(PYTEST_ARGS)
+	COACH_TEST_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser tests/browser/test_screenshots.py tests/browser/test_evals.py $(PYTEST_ARGS)
 
 test-fast: install-dev
 	$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)

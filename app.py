@@ -24,6 +24,7 @@ navigation = st.navigation(
         st.Page("pages/inspector.py", title="Session inspector", icon="🔎", url_path="inspector"),
         st.Page("pages/prompts.py", title="Prompts", icon="🧪", url_path="prompts"),
         st.Page("pages/compare.py", title="Compare", icon="↔️", url_path="compare"),
+        st.Page("pages/evals.py", title="Evals", icon="📏", url_path="evals"),
     ]
 )
 

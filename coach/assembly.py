@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from coach.config import Settings
 from coach.errors import SchemaMissingError
+from coach.evals.runner import recover_eval_runs
 from coach.llm.base import LLMClient
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.factory import create_database_from_url
@@ -27,8 +28,8 @@ async def open_database(settings: Settings) -> DatabaseInterface:
     A new, empty database gets its schema here. An existing one is never migrated by the app:
     an outdated schema raises ``SchemaOutdatedError`` naming the command that upgrades it
     (``python -m coach init-db``), so several app processes never race to migrate. Turns left
-    pending by a process that died are marked interrupted, ready to be retried; experiments, forks
-    and replays it left running are ended, with what they stored.
+    pending by a process that died are marked interrupted, ready to be retried; experiments, forks,
+    replays and eval runs it left running are ended, with what they stored.
     """
     db = build_database(settings)
     try:
@@ -39,6 +40,7 @@ async def open_database(settings: Settings) -> DatabaseInterface:
         await recover_interrupted(db)
         await recover_experiments(db)
         await recover_origins(db)
+        await recover_eval_runs(db)
     except BaseException:
         await db.close()
         raise

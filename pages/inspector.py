@@ -79,5 +79,8 @@ for draw, container in zip(inspector.TABS.values(), tabs, strict=True):
 with st.expander("Replay this session into a new one", icon="🔁"):
     lineage.replay_controls(runtime, view.session_id)
 
+with st.expander("Make an eval scenario from this session", icon="📏"):
+    lineage.make_scenario(runtime, view.session_id, view.summary.turn_count)
+
 with st.expander("Delete", icon="🗑️"):
     inspector.delete_controls(runtime, view)

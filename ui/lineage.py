@@ -1,5 +1,6 @@
 """Forks and replays in the inspector: where a session came from and what was made from it
-(both ways, linked), a fork at any turn, a replay, and the progress of one being made.
+(both ways, linked), a fork at any turn, a replay, and the progress of one being made; and an
+eval scenario made from the session after turn N (``coach.evals.make``).
 
 The page only starts a fork or replay and follows it: the engine makes it as a task, stores it
 as it goes, and goes on when the page goes away.
@@ -15,6 +16,7 @@ import streamlit as st
 
 from coach.enums import JobStatus, OriginKind
 from coach.errors import CoachError
+from coach.evals.make import scenario_from_session
 from coach.persistence.records import SessionOrigin
 from coach.prompts.library import PromptPin
 from ui.app_runtime import AppRuntime
@@ -22,6 +24,8 @@ from ui.render import show_error, stop_on_error
 
 #: The session being made from this page (its id), in ``st.session_state``.
 MAKING_KEY = "lineage_making"
+#: The scenario last made from a session on this page, in ``st.session_state``.
+MADE_KEY = "eval_made_scenario"
 #: Seconds between looks at a session another app process is making.
 OTHER_PROCESS_POLL_S = 2.0
 KIND_NAMES = {
@@ -153,7 +157,7 @@ def follow_making(runtime: AppRuntime) -> None:
             bar = st.progress(0.0, text="Starting…")
             cancel = st.button("Cancel", key="lineage_cancel")
         if cancel:
-            jobs.cancel(session_id)
+            runtime.cancel(jobs.cancel, session_id)
         seen = 0
         while True:
             progress = runtime.run(handle.wait(seen, within_s=0.5))
@@ -206,3 +210,70 @@ def follow_making(runtime: AppRuntime) -> None:
 
 def _by() -> str:
     return str(st.session_state.get("prompt_author") or "")
+
+
+def make_scenario(runtime: AppRuntime, session_id: str, turns: int) -> None:
+    """Make an eval scenario that continues this session after turn N with its client's words
+    (the session is copied beside it as its fixture), written to ``COACH_SCENARIOS_DIR``."""
+    directory = runtime.settings.scenarios_dir
+    if turns < 1:
+        st.caption("This session has no turn yet: there is nothing to make a scenario of.")
+        return
+    with st.form("make_scenario"):
+        st.caption(
+            f"The scenario starts from a copy of this session after turn N; the client says "
+            f"what they said then, and the assertions start as what the session did (edit "
+            f"them). Written to `{directory}`."
+        )
+        name_column, turn_column = st.columns([3, 1])
+        name = name_column.text_input(
+            "Scenario name",
+            value=f"from-{session_id[:8]}",
+            help="Lower-case letters, digits, '-' and '_'",
+            key="make_scenario_name",
+        )
+        at_turn = turn_column.number_input(
+            "After turn", 0, max(0, turns - 1), 0, key="make_scenario_turn"
+        )
+        submitted = st.form_submit_button("Make the scenario", icon="📏")
+    if submitted:
+        try:
+            made = runtime.run(
+                scenario_from_session(runtime.db, session_id, int(at_turn), name=name.strip())
+            )
+            path = made.write(directory)
+        except CoachError as e:
+            show_error(e, runtime)
+            return
+        except OSError as e:
+            st.error(
+                f"The scenario could not be written in `{directory}`: {e}. Set "
+                "`COACH_SCENARIOS_DIR` to a folder this app can write to.",
+                icon="🚨",
+            )
+            return
+        st.session_state[MADE_KEY] = {
+            "session_id": session_id,
+            "path": str(path),
+            "fixture": str(directory / made.fixture_name),
+            "name": made.name,
+            "yaml": made.yaml_text,
+        }
+    made_here = st.session_state.get(MADE_KEY)
+    if not made_here or made_here["session_id"] != session_id:
+        return
+    st.success(
+        f"Written `{made_here['path']}`, with the session copied to `{made_here['fixture']}`.",
+        icon="📏",
+    )
+    download, link = st.columns(2)
+    download.download_button(
+        "Download the YAML",
+        data=made_here["yaml"],
+        file_name=f"{made_here['name']}.yaml",
+        mime="application/yaml",
+        on_click="ignore",
+        icon="⬇️",
+    )
+    link.page_link("pages/evals.py", label="Run it on the Evals page", icon="📏")
+    st.code(made_here["yaml"], language="yaml")

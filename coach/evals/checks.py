@@ -72,7 +72,7 @@ def _outcome(assertion: Assertion, played: Played) -> tuple[bool, str]:
         )
         if at is None:
             last = turns[-1].state_after.value if turns else "no turn"
-            return False, f"not reached in {len(turns)} turns; ended in {last}"
+            return False, f"not reached in {_turns(len(turns))}; ended in {last}"
         if assertion.by_turn is not None and at > assertion.by_turn:
             return False, f"reached at turn {at}, after turn {assertion.by_turn}"
         return True, f"reached at turn {at}"
@@ -108,7 +108,7 @@ def _outcome(assertion: Assertion, played: Played) -> tuple[bool, str]:
         if failed:
             first = turns[failed[0] - 1].error or "no reason stored"
             return False, f"turns {', '.join(map(str, failed))} failed (first: {first})"
-        return True, f"{len(turns)} turns, none failed"
+        return True, f"{_turns(len(turns))}, none failed"
     assert_never(assertion)
 
 
@@ -156,3 +156,7 @@ def _replies(rules: ReplyRules, replies: list[str]) -> tuple[bool, str]:
     if broken:
         return False, "; ".join(broken)
     return True, f"{len(replies)} replies kept to it"
+
+
+def _turns(n: int) -> str:
+    return f"{n} turn{'s' * (n != 1)}"

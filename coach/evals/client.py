@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coach.enums import MessageRole
+from coach.errors import LLMLengthError, LLMResponseError
 from coach.evals.scenario import ClientSpec, Persona
-from coach.llm.base import ChatMessage, LLMClient, LLMRequest, LLMResponse
+from coach.llm.base import ChatMessage, LLMClient, LLMRequest, LLMResponse, TextDelta
 from coach.persistence.records import MessageRecord
 
 #: The client writes this when it wants to end the conversation.
@@ -84,9 +85,22 @@ class SimulatedClient:
             ],
             max_output_tokens=MAX_CLIENT_TOKENS,
         )
-        response = await self.llm.complete(request)
-        text, stopped = _until_stop(response.text)
-        return ClientMessage(text or None, last=stopped, response=response)
+        streamed: list[str] = []
+        try:
+            async for event in self.llm.stream(request):
+                if isinstance(event, TextDelta):
+                    streamed.append(event.text)
+                else:
+                    text, stopped = _until_stop(event.text)
+                    return ClientMessage(text or None, last=stopped, response=event)
+        except LLMLengthError:
+            # A client who talks too long is still a client: keep its whole sentences.
+            kept = _whole_sentences("".join(streamed))
+            if not kept:
+                raise
+            text, stopped = _until_stop(kept)
+            return ClientMessage(text or None, last=stopped)
+        raise LLMResponseError(f"the {self.llm.provider} client ended its stream without a reply")
 
 
 def _as_client_sees(message: MessageRecord) -> ChatMessage:
@@ -99,3 +113,9 @@ def _as_client_sees(message: MessageRecord) -> ChatMessage:
 def _until_stop(text: str) -> tuple[str, bool]:
     before, signal, _ = text.partition(STOP_SIGNAL)
     return before.strip(), bool(signal)
+
+
+def _whole_sentences(text: str) -> str:
+    """The text up to its last sentence end (``.``, ``!`` or ``?``), or ``""``."""
+    end = max(text.rfind(mark) for mark in ".!?")
+    return text[: end + 1].strip() if end >= 0 else ""

@@ -11,11 +11,12 @@ import socket
 import pytest
 
 from coach.enums import CoachingState, JobStatus, MessageRole
-from coach.errors import ConfigurationError, InputError
-from coach.evals.client import STOP_SIGNAL
+from coach.errors import ConfigurationError, InputError, LLMLengthError
+from coach.evals.client import STOP_SIGNAL, SimulatedClient
 from coach.evals.report import build_report, pass_at_k, pass_hat_k, percentile
 from coach.evals.runner import CANCELLED, INTERRUPTED
-from coach.llm.base import LLMRequest
+from coach.evals.scenario import ClientSpec, Persona
+from coach.llm.base import LLMRequest, TextDelta
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence import DatabaseInterface
 from coach.persistence.memory import InMemoryDatabase
@@ -372,3 +373,26 @@ async def test_a_fixture_start_continues_a_stored_session_at_turn_n(tmp_path) ->
         assert turns[5].state_before is CoachingState.IDENTITY_REFINEMENT
     sessions = {c.session_id for c in run.conversations}
     assert len(sessions) == 2
+
+
+class _Rambler(ScriptedLLMClient):
+    """A client model that talks past its token limit: a sentence and a half, then cut off."""
+
+    async def stream(self, request: LLMRequest):  # type: ignore[no-untyped-def,override]
+        self.requests.append(request)
+        yield TextDelta("I bake bread at night. Then I usually ")
+        raise LLMLengthError("the reply was cut off at the output limit")
+
+
+async def test_a_simulated_client_cut_off_by_its_token_limit_keeps_its_whole_sentences() -> None:
+    spec = ClientSpec(persona=Persona(name="Noor Ekwall", background="baker", goals=["rest"]))
+    answer = await SimulatedClient(spec, _Rambler()).next_message([])
+    assert (answer.text, answer.last) == ("I bake bread at night.", False)
+    with pytest.raises(LLMLengthError):  # nothing whole to keep: the error stands
+        await SimulatedClient(spec, _Silent()).next_message([])
+
+
+class _Silent(ScriptedLLMClient):
+    async def stream(self, request: LLMRequest):  # type: ignore[no-untyped-def,override]
+        yield TextDelta("Well")
+        raise LLMLengthError("the reply was cut off at the output limit")
