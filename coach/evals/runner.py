@@ -238,32 +238,12 @@ class EvalJobs:
             await self.db.save_eval_run(run.model_copy(update={"heartbeat_at": utcnow()}))
 
     async def recover(self) -> list[EvalRun]:
-        """End the runs whose process is gone as failed ("interrupted"), and their unfinished
-        conversations; a run a live process plays is never ended. Returns the runs ended."""
-        ended = []
-        now = utcnow()
-        for run in await self.db.list_eval_runs(status=JobStatus.RUNNING, limit=MAX_PAGE_SIZE):
-            if not to_recover(
-                run, run.id, running=set(self._running), abandoned=self._abandoned, now=now
-            ):
-                continue
-            stored = await self.db.get_eval_run(run.id)
-            for c in stored.conversations if stored else []:
-                if c.status is JobStatus.RUNNING:
-                    await self.db.save_eval_conversation(
-                        c.model_copy(
-                            update={
-                                "status": JobStatus.FAILED,
-                                "error": CONVERSATION_INTERRUPTED,
-                                "ended_at": now,
-                            }
-                        )
-                    )
-            failed = run.model_copy(
-                update={"status": JobStatus.FAILED, "error": INTERRUPTED, "ended_at": now}
-            )
-            ended.append(await self.db.save_eval_run(failed))
-            self._abandoned.discard(run.id)
+        """``recover_eval_runs`` for this engine: its own running runs are never ended, and its
+        abandoned ones (their end could not be stored) are."""
+        ended = await recover_eval_runs(
+            self.db, running=set(self._running), abandoned=set(self._abandoned)
+        )
+        self._abandoned.difference_update(r.id for r in ended)
         return ended
 
     async def aclose(self) -> None:
@@ -273,6 +253,39 @@ class EvalJobs:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def recover_eval_runs(
+    db: DatabaseInterface,
+    *,
+    running: set[str] | frozenset[str] = frozenset(),
+    abandoned: set[str] | frozenset[str] = frozenset(),
+) -> list[EvalRun]:
+    """End the runs whose process is gone as failed ("interrupted"), with their unfinished
+    conversations, keeping those that ended; a run a live process plays is never ended.
+
+    Args:
+        running: the runs the caller plays itself.
+        abandoned: runs the caller played and no longer plays: ended although their owner (the
+            caller's process) is alive.
+    """
+    ended = []
+    now = utcnow()
+    for run in await db.list_eval_runs(status=JobStatus.RUNNING, limit=MAX_PAGE_SIZE):
+        if not to_recover(run, run.id, running=running, abandoned=abandoned, now=now):
+            continue
+        stored = await db.get_eval_run(run.id)
+        for c in stored.conversations if stored else []:
+            if c.status is JobStatus.RUNNING:
+                cut = {
+                    "status": JobStatus.FAILED,
+                    "error": CONVERSATION_INTERRUPTED,
+                    "ended_at": now,
+                }
+                await db.save_eval_conversation(c.model_copy(update=cut))
+        failed = {"status": JobStatus.FAILED, "error": INTERRUPTED, "ended_at": now}
+        ended.append(await db.save_eval_run(run.model_copy(update=failed)))
+    return ended
 
 
 class _Players:
