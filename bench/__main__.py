@@ -19,7 +19,16 @@ from bench.common import RESULTS_DIR, mask, save_results
 from bench.generate import generate
 from bench.pg import async_url, reachable
 
-BENCHMARKS = ("persistence", "langgraph", "inspector", "tabs", "engine", "trials", "replay")
+BENCHMARKS = (
+    "persistence",
+    "langgraph",
+    "inspector",
+    "tabs",
+    "engine",
+    "trials",
+    "replay",
+    "evals",
+)
 PG_ENV = ("COACH_BENCH_POSTGRES_URL", "COACH_TEST_POSTGRES_URL")
 
 
@@ -151,6 +160,14 @@ async def main(args: argparse.Namespace) -> int:
         result = await replay.run(config=replay_config)
         all_targets["replay"] = result["targets"]
         saved.append(save_results(f"replay-{mode}", result, args.results_dir))
+
+    if "evals" in selected:
+        from bench import evals  # imported here: it loads the coaching engine
+
+        evals_config = evals.EvalsConfig.quick() if args.quick else evals.EvalsConfig()
+        result = await evals.run(config=evals_config, pg_server_url=pg_url)
+        all_targets["evals"] = result["targets"]
+        saved.append(save_results(f"evals-{mode}", result, args.results_dir))
 
     print("\nTargets:")
     for name, targets in all_targets.items():

@@ -8,7 +8,8 @@ errors, malformed content, refusals, cut-off replies, and — like the llama.cpp
 rejection of ``response_format`` type ``json_schema``.
 
 Replies are queued with :meth:`FakeOpenAIServer.enqueue`; when the queue is empty the server
-plays :attr:`FakeOpenAIServer.default`.
+plays :attr:`FakeOpenAIServer.respond` for the request, if set, else
+:attr:`FakeOpenAIServer.default`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import json
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -73,6 +75,11 @@ class RecordedRequest:
     body: dict[str, Any]
     #: ``time.monotonic()`` when the request arrived (to tell requests sent together).
     received_at: float = field(default_factory=time.monotonic)
+    #: ``time.monotonic()`` when the server had sent its whole answer (``None`` until then, or
+    #: when the client went away first).
+    answered_at: float | None = None
+    #: What the server played (``None`` until it answered, or for an unknown route).
+    reply: FakeReply | None = None
 
 
 PROMPT_TOKENS = 42
@@ -91,6 +98,10 @@ class FakeOpenAIServer:
         self.reject_json_schema = reject_json_schema
         self._port = port
         self.default = FakeReply()
+        #: Chooses the reply from the request's JSON body when the queue is empty (instead of
+        #: ``default``): e.g. to play both sides of a conversation. Called on the server's
+        #: threads, several at once.
+        self.respond: Callable[[dict[str, Any]], FakeReply] | None = None
         self.requests: list[RecordedRequest] = []
         self._queue: deque[FakeReply] = deque()
         self._lock = threading.Lock()
@@ -121,11 +132,23 @@ class FakeOpenAIServer:
         with self._lock:
             self._queue.clear()
         self.default = FakeReply()
+        self.respond = None
         self.requests.clear()
 
-    def _next_reply(self) -> FakeReply:
+    def _next_reply(self, body: dict[str, Any]) -> FakeReply:
         with self._lock:
-            return self._queue.popleft() if self._queue else self.default
+            if self._queue:
+                return self._queue.popleft()
+        return self.default if self.respond is None else self.respond(body)
+
+    def _answered(self, record: RecordedRequest, reply: FakeReply | None) -> None:
+        """Record when (and with what) the server finished answering ``record``."""
+        done = replace(record, answered_at=time.monotonic(), reply=reply)
+        with self._lock:
+            for i in range(len(self.requests) - 1, -1, -1):
+                if self.requests[i] is record:
+                    self.requests[i] = done
+                    return
 
     def start(self) -> FakeOpenAIServer:
         server = self
@@ -162,6 +185,8 @@ class FakeOpenAIServer:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeOpenAIServer
     protocol_version = "HTTP/1.1"
+    #: The reply played to the request being answered.
+    played: FakeReply | None = None
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
@@ -170,18 +195,19 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         body = json.loads(raw) if raw else {}
-        self.fake.requests.append(
-            RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        )
+        record = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        self.fake.requests.append(record)
+        self.played = None
         # The client may give up first (a timeout test); then there is nobody to answer.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._answer(body)
+            self.fake._answered(record, self.played)
 
     def _answer(self, body: dict[str, Any]) -> None:
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "x"}})
             return
-        reply = self.fake._next_reply()
+        reply = self.played = self.fake._next_reply(body)
         if reply.delay:
             self.fake.wait(reply.delay)
         response_format = body.get("response_format") or {}

@@ -143,3 +143,25 @@ async def test_replay_benchmark_runs() -> None:
     assert result["turns"] == 20
     assert all(rate > 0 for rate in result["replay_turns_per_s"])
     assert set(result["targets"]) == {"replay_turns_per_s", "replay_at_least_200_per_s"}
+
+
+async def test_evals_benchmark_runs() -> None:
+    from bench import evals
+
+    config = evals.EvalsConfig.quick()
+    result = await evals.run(config=config)
+    assert set(result["samples_s"]) == {"sqlite"}
+    assert {k: len(v) for k, v in result["samples_s"]["sqlite"].items()} == {
+        "evals": config.rounds,
+        "direct": config.rounds,
+    }
+    assert result["figures"]["sqlite"]["overhead"] > 0
+    assert set(result["targets"]) == {"sqlite_evals_s", "sqlite_under_60s", "sqlite_overhead"}
+
+
+async def test_evals_benchmark_runs_on_postgresql(postgres_url: str) -> None:
+    from bench import evals
+
+    result = await evals.run(config=evals.EvalsConfig.quick(), pg_server_url=postgres_url)
+    assert set(result["samples_s"]) == {"sqlite", "postgresql"}
+    assert result["figures"]["postgresql"]["turns_per_s"] > 0

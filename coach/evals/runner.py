@@ -446,17 +446,21 @@ async def _played(db: DatabaseInterface, user_id: str, session_id: str, after_se
     """The conversation's own turns, replies and the client's identities, as stored."""
     turns = await db.list_turns(session_id, after_seq=after_seq, limit=MAX_PAGE_SIZE)
     turns = [t for t in turns if t.status is not TurnStatus.PENDING]
-    said, replies = [], []
-    for t in turns:
-        said.append(await _text(db, session_id, t.user_message_id))
-        replies.append(await _text(db, session_id, t.coach_message_id))
+    # The conversation's messages in one read (a fixture's older ones may be past the page).
+    texts = {m.id: m.content for m in await db.list_messages(session_id, limit=MAX_PAGE_SIZE)}
+
+    async def text(message_id: str | None) -> str:
+        if message_id is None:
+            return ""
+        if message_id not in texts:
+            message = await db.get_message(session_id, message_id)
+            texts[message_id] = "" if message is None else message.content
+        return texts[message_id]
+
+    said = [await text(t.user_message_id) for t in turns]
+    replies = [await text(t.coach_message_id) for t in turns]
     identities = await db.get_identities(user_id)
     return Played(turns=turns, said=said, replies=replies, identities=identities)
-
-
-async def _text(db: DatabaseInterface, session_id: str, message_id: str | None) -> str:
-    message = None if message_id is None else await db.get_message(session_id, message_id)
-    return "" if message is None else message.content
 
 
 def scenario_of(snapshot: Mapping[str, object]) -> Scenario:
