@@ -38,8 +38,10 @@ demo-data: install
 	$(PY) -m coach demo-data
 
 ## Play the shipped scenarios (scenarios/) once each and print the report: offline with the
-## bundled model by default (about 5 minutes; the tiny model fails most checks). EVAL_ARGS adds
-## options, e.g. EVAL_ARGS="--runs 3 --min-pass-rate 0.8".
+## bundled model by default (the tiny model fails most checks), one conversation at a time (one
+## local model answers one request at a time anyway). EVAL_ARGS replaces the options, e.g.
+## EVAL_ARGS="--runs 3 --concurrency 8 --min-pass-rate 0.8" with an OpenAI-compatible model.
+EVAL_ARGS ?= --concurrency 1
 eval: install
 	$(PY) -m coach init-db
 	$(PY) -m coach eval $(EVAL_ARGS)

@@ -146,7 +146,7 @@ def test_start_a_run_watch_it_open_a_failure_and_compare_two_runs(
     expect(panel).to_contain_text(f"2 of {RUNS} conversations")
     click_row(panel.get_by_test_id("stDataFrame"), 0)
     wait_ready(page)
-    expect(panel).to_contain_text("not reached in 1 turns; ended in introduction")
+    expect(panel).to_contain_text("not reached in 1 turn; ended in introduction")
     to_top(page.get_by_role("tablist"))
     shoot("evals-failed")
     failed = stored.conversations[2]
