@@ -127,18 +127,16 @@ async def sessions(args: argparse.Namespace, settings: Settings, db: DatabaseInt
 
 
 async def evaluate(args: argparse.Namespace, settings: Settings, db: DatabaseInterface) -> int:
+    scenarios = eval_commands.chosen_scenarios(args, settings.scenarios_dir)  # before the model
     client = await open_llm_client(settings)
     service = build_service(settings, client, db)
     try:
-        interrupted = await service.evals.recover()
-        for run in interrupted:
+        for run in await service.evals.recover():
             print(
                 f"eval run {run.id} ({run.name}) was interrupted; --resume {run.id} plays the rest",
                 file=sys.stderr,
             )
-        return await eval_commands.run(
-            args, service, scenarios_dir=settings.scenarios_dir, prices=settings.model_prices
-        )
+        return await eval_commands.run(args, service, scenarios, prices=settings.model_prices)
     finally:
         await service.aclose()
         await client.aclose()

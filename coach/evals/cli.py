@@ -19,10 +19,11 @@ from coach.costs import Price
 from coach.enums import JobStatus
 from coach.errors import CoachError, InputError
 from coach.evals.report import DEFAULT_K, Rate, RunReport, build_report
-from coach.evals.scenario import load_scenarios
+from coach.evals.scenario import Scenario, load_scenarios
 from coach.persistence.records import EvalRun
 from coach.prompts.library import PromptPin
 from coach.service import CoachService
+from coach.sessions.cli import follow_in_terminal
 
 
 def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,27 +58,35 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     run.add_argument("--dir", type=Path, help="the scenarios' folder (COACH_SCENARIOS_DIR)")
 
 
+def chosen_scenarios(args: argparse.Namespace, scenarios_dir: Path) -> list[Scenario]:
+    """The scenarios to play (none for ``--resume``), read before any model is loaded, with
+    the problems of the others on stderr. Raises ``CoachError`` with what to fix."""
+    if args.min_pass_rate is not None and not 0 <= args.min_pass_rate <= 1:
+        raise InputError(f"--min-pass-rate is a share from 0 to 1, not {args.min_pass_rate}")
+    if args.resume:
+        return []
+    scenarios, problems = load_scenarios(args.dir or scenarios_dir, args.scenarios or None)
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    if problems and args.scenarios:
+        raise InputError("a scenario named cannot be used; fix it (above) and run again")
+    if not scenarios:
+        raise InputError(f"no usable scenario in {args.dir or scenarios_dir}")
+    return scenarios
+
+
 async def run(
     args: argparse.Namespace,
     service: CoachService,
+    scenarios: list[Scenario],
     *,
-    scenarios_dir: Path,
     prices: Mapping[str, Price] | None = None,
 ) -> int:
-    """Run ``eval``. Raises ``CoachError`` with what to fix."""
-    if args.min_pass_rate is not None and not 0 <= args.min_pass_rate <= 1:
-        raise InputError(f"--min-pass-rate is a share from 0 to 1, not {args.min_pass_rate}")
+    """Run ``eval`` on the ``chosen_scenarios``. Raises ``CoachError`` with what to fix."""
     jobs = service.evals
     if args.resume:
         started = await jobs.resume(args.resume, by=getpass.getuser())
     else:
-        scenarios, problems = load_scenarios(args.dir or scenarios_dir, args.scenarios or None)
-        for problem in problems:
-            print(f"skipped {problem}", file=sys.stderr)
-        if problems and args.scenarios:
-            raise InputError("a scenario named cannot be used; fix it (above) and run again")
-        if not scenarios:
-            raise InputError(f"no usable scenario in {args.dir or scenarios_dir}")
         started = await jobs.start(
             scenarios,
             repeats=args.runs,
@@ -111,22 +120,8 @@ async def run(
 async def _follow(service: CoachService, started: EvalRun) -> EvalRun:
     """Show the run's progress until it ends; Ctrl-C cancels it."""
     jobs = service.evals
-    handle = jobs.handle(started.id)
     print(f"eval run {started.id}: {started.name}", file=sys.stderr)
-    try:
-        seen = 0
-        while handle is not None:
-            progress = await handle.wait(seen, within_s=1.0)
-            seen = progress.seen
-            print(f"\r  conversations {progress.done}/{progress.total}", end="", file=sys.stderr)
-            if progress.finished:
-                print(file=sys.stderr)
-                break
-    except BaseException:  # Ctrl-C (the task is cancelled) or an error: stop the run
-        jobs.cancel(started.id)
-        if handle is not None:
-            await handle.ended()
-        raise
+    await follow_in_terminal(jobs.handle(started.id), "conversations", jobs.cancel)
     ended = await service.db.get_eval_run(started.id)
     if ended is None:
         raise CoachError(f"eval run {started.id} was deleted while it ran")

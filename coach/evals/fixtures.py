@@ -8,6 +8,7 @@ repeat starts from the same place and none sees another's changes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from coach.enums import CoachingState, TurnStatus
@@ -21,17 +22,31 @@ def fixture_path(scenario_path: Path | str, fixture: str) -> Path:
     return Path(scenario_path).parent / fixture
 
 
-def check_fixture(scenario: Scenario, scenario_path: Path | str, *, line: int | None) -> None:
+class FixtureError(InputError):
+    """A fixture that cannot be used; ``field`` is the key of ``start`` it is about."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_fixture(
+    scenario: Scenario, scenario_path: Path | str, *, lines: Mapping[str, int | None]
+) -> None:
     """The fixture exists, is a bundle, and holds the session and turn the scenario names.
 
+    Args:
+        lines: the line of each key of ``start`` (``fixture``, ``session``, ``at_turn``).
+
     Raises:
-        ScenarioError: what is wrong, at the ``start.fixture`` line.
+        ScenarioError: what is wrong, at the line of the key it is about.
     """
     assert scenario.start is not None
-    where = f"line {line}: start" if line else "start"
     try:
         read_fixture(scenario, fixture_path(scenario_path, scenario.start.fixture))
-    except InputError as e:
+    except FixtureError as e:
+        line = lines.get(e.field)
+        where = f"line {line}: start.{e.field}" if line else f"start.{e.field}"
         raise ScenarioError(scenario_path, [f"{where}: {e}"]) from e
 
 
@@ -39,46 +54,56 @@ def read_fixture(scenario: Scenario, path: Path) -> tuple[Bundle, int]:
     """The fixture's bundle and the index of the scenario's session in it.
 
     Raises:
-        InputError: the file is missing or not a bundle; the session or turn is not in it.
+        FixtureError: the file is missing or not a bundle; the session or turn is not in it.
     """
     assert scenario.start is not None
     start = scenario.start
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise InputError(f"the fixture {start.fixture} does not exist or cannot be read") from e
+        raise FixtureError(
+            "fixture",
+            f"the fixture {start.fixture} does not exist or cannot be read (looked for {path}; "
+            "the path is relative to the scenario file)",
+        ) from e
     try:
         bundle = read_bundle(data)
     except BundleError as e:
-        raise InputError(f"the fixture {start.fixture} is not a usable bundle: {e}") from e
+        raise FixtureError(
+            "fixture", f"the fixture {start.fixture} is not a usable bundle: {e}"
+        ) from e
     sessions = bundle.records.sessions
     if start.session is None:
         if len(sessions) != 1:
-            raise InputError(
+            raise FixtureError(
+                "session",
                 f"the fixture {start.fixture} holds {len(sessions)} sessions; "
-                "name one with start.session"
+                "name one with start.session",
             )
         index = 0
     else:
         ids = [s.session_id for s in sessions]
         if start.session not in ids:
-            raise InputError(
+            raise FixtureError(
+                "session",
                 f"the fixture session {start.session} does not exist in {start.fixture} "
-                f"(it holds {', '.join(ids) or 'no session'})"
+                f"(it holds {', '.join(ids) or 'no session'})",
             )
         index = ids.index(start.session)
     turns = sessions[index].turns
     if start.at_turn > len(turns):
-        raise InputError(
-            f"the fixture session has turns 1 to {len(turns)}; there is no turn {start.at_turn}"
+        raise FixtureError(
+            "at_turn",
+            f"the fixture session has turns 1 to {len(turns)}; there is no turn {start.at_turn}",
         )
     if turns and turns[0].state_before is not CoachingState.INTRODUCTION:
-        raise InputError(
+        raise FixtureError(
+            "session",
             f"the fixture session starts in {turns[0].state_before.value}: it continues an "
-            "earlier session of its client; use the client's first session"
+            "earlier session of its client; use the client's first session",
         )
     if any(t.status is TurnStatus.PENDING for t in turns[: start.at_turn]):
-        raise InputError("the fixture session has a turn that was never answered")
+        raise FixtureError("session", "the fixture session has a turn that was never answered")
     return bundle, index
 
 

@@ -215,16 +215,27 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         if not _NAME.match(self.name):
-            raise ValueError(
-                f"name {self.name!r}: use lower-case letters, digits, '-' and '_' "
-                "(it names the scenario in reports and on the command line)"
+            raise _At(
+                ("name",),
+                f"{self.name!r}: use lower-case letters, digits, '-' and '_' "
+                "(it names the scenario in reports and on the command line)",
             )
-        for a in self.assertions:
+        for i, a in enumerate(self.assertions):
             if isinstance(a, PhaseReached) and a.by_turn and a.by_turn > self.max_turns:
-                raise ValueError(
-                    f"phase_reached by_turn {a.by_turn} is after max_turns {self.max_turns}"
+                raise _At(
+                    ("assertions", i, "by_turn"),
+                    f"phase_reached by_turn {a.by_turn} is after max_turns {self.max_turns}; "
+                    "lower by_turn or raise max_turns",
                 )
         return self
+
+
+class _At(ValueError):
+    """A problem found across fields, with the path of the field it is about (for its line)."""
+
+    def __init__(self, location: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class ScenarioError(InputError):
@@ -289,7 +300,9 @@ def load_scenario(path: Path | str) -> Scenario:
     if scenario.start is not None:
         from coach.evals.fixtures import check_fixture  # bundles are read only when needed
 
-        check_fixture(scenario, path, line=_line_of(yaml.compose(text), ("start", "fixture")))
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines = {key: _line_of(node, ("start", key)) for key in ("fixture", "session", "at_turn")}
+        check_fixture(scenario, path, lines=lines)
     return scenario
 
 
@@ -327,15 +340,29 @@ def load_scenarios(
     unique: dict[str, Scenario] = {}
     for s in scenarios:
         if s.name in unique:
-            first = unique[s.name].path
-            problems.append(ScenarioError(s.path or s.name, [f"name {s.name!r}: {first} has it"]))
+            problems.append(_duplicate(s, unique[s.name]))
         else:
             unique[s.name] = s
     return list(unique.values()), problems
 
 
+def _duplicate(scenario: Scenario, first: Scenario) -> ScenarioError:
+    """The problem of a scenario named as one read before it, at its ``name:`` line."""
+    path = scenario.path or scenario.name
+    problem = f"name {scenario.name!r}: {first.path} has it already; give this one another name"
+    if scenario.path is None:
+        return ScenarioError(path, [problem])
+    node = yaml.compose(scenario.path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    named = isinstance(node, yaml.MappingNode) and any(k.value == "name" for k, _ in node.value)
+    if not named:  # named after its file
+        problem += " (add a name: line; the file name gives it this one)"
+    return ScenarioError(path, [f"line {_line_of(node, ('name',))}: {problem}"])
+
+
 def _problem(node: yaml.Node | None, error: Any) -> str:
-    location = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+    located = (error.get("ctx") or {}).get("error")
+    extra = located.location if isinstance(located, _At) else ()
+    location = tuple(p for p in (*error["loc"], *extra) if not (isinstance(p, str) and "[" in p))
     # A discriminated union adds the tag (``phase_reached``) to the path: not a YAML key.
     keys = tuple(p for p in location if not _is_check_tag(p))
     line = _line_of(node, keys)

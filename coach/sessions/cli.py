@@ -13,7 +13,8 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from coach.sessions.bundles import (
     too_large,
 )
 from coach.sessions.compare import Comparison, compare_sessions
+from coach.sessions.jobs import JobHandle
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -124,25 +126,40 @@ async def run(
 async def _follow(service: CoachService, started: SessionOrigin) -> SessionOrigin:
     """Show the task's progress until it ends; Ctrl-C cancels it."""
     jobs = service.sessions
-    handle = jobs.handle(started.session_id)
-    try:
-        seen = 0
-        while handle is not None:
-            progress = await handle.wait(seen, within_s=1.0)
-            seen = progress.seen
-            print(f"\r  turn {progress.done}/{progress.total}", end="", file=sys.stderr)
-            if progress.finished:
-                print(file=sys.stderr)
-                break
-    except BaseException:  # Ctrl-C (the task is cancelled) or an error: stop making it
-        jobs.cancel(started.session_id)
-        if handle is not None:
-            await handle.ended()
-        raise
+    await follow_in_terminal(jobs.handle(started.session_id), "turn", jobs.cancel)
     ended = await service.db.get_session_origin(started.session_id)
     if ended is None:
         raise CoachError(f"session {started.session_id} was deleted while it was being made")
     return ended
+
+
+async def follow_in_terminal(
+    handle: JobHandle | None, unit: str, cancel: Callable[[str], bool]
+) -> None:
+    """Show a task's progress on stderr (``unit`` done/total; in place, with the time taken, on
+    a terminal) until it ends. Ctrl-C or an error cancels it (what it made is kept)."""
+    live = sys.stderr.isatty()
+    try:
+        seen, shown = 0, ""
+        while handle is not None:
+            progress = await handle.wait(seen, within_s=1.0)
+            seen = progress.seen
+            line = f"  {unit} {progress.done}/{progress.total}"
+            if live:
+                elapsed = time.monotonic() - handle.started
+                print(f"\r{line} · {elapsed:.0f} s", end="", file=sys.stderr)
+            elif line != shown:
+                print(line, file=sys.stderr)
+            shown = line
+            if progress.finished:
+                if live:
+                    print(file=sys.stderr)
+                break
+    except BaseException:  # Ctrl-C (the task is cancelled) or an error: stop it
+        if handle is not None:
+            cancel(handle.key)
+            await handle.ended()
+        raise
 
 
 def _origin_text(origin: SessionOrigin) -> str:
