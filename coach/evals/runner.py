@@ -213,7 +213,9 @@ class EvalJobs:
             error = CANCELLED
         except Exception as e:  # the run's end: shown on the handle and stored
             logger.exception("eval run %s failed", run.id)
-            error = f"failed: {e}"
+            # A conversation that could not even open ends the run: say why, not "TaskGroup".
+            cause = e.exceptions[0] if isinstance(e, ExceptionGroup) else e
+            error = f"failed: {type(cause).__name__}: {cause}"
         finally:
             beat.cancel()
             with suppress(asyncio.CancelledError):

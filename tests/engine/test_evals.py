@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from coach.enums import CoachingState, JobStatus, MessageRole
-from coach.errors import ConfigurationError, InputError, LLMLengthError
+from coach.errors import ConfigurationError, InputError, LLMLengthError, PersistenceError
 from coach.evals.client import STOP_SIGNAL, SimulatedClient
 from coach.evals.report import build_report, pass_at_k, pass_hat_k, percentile
 from coach.evals.runner import CANCELLED, INTERRUPTED
@@ -396,3 +396,17 @@ class _Silent(ScriptedLLMClient):
     async def stream(self, request: LLMRequest):  # type: ignore[no-untyped-def,override]
         yield TextDelta("Well")
         raise LLMLengthError("the reply was cut off at the output limit")
+
+
+async def test_a_conversation_that_cannot_open_ends_the_run_saying_why() -> None:
+    class Broken(InMemoryDatabase):
+        async def save_eval_conversation(self, conversation):  # type: ignore[no-untyped-def]
+            raise PersistenceError("the disk is full")
+
+    db = Broken()
+    service = CoachService(ScriptedLLMClient(function=coach()), db)
+    run = await played(service, await service.evals.start([scenario()], repeats=2))
+    assert (run.status, run.error) == (
+        JobStatus.FAILED,
+        "failed: PersistenceError: the disk is full",
+    )
