@@ -62,12 +62,15 @@ def build_llm_client(settings: Settings) -> LLMClient:
             structured_mode=settings.openai_structured_mode,
             json_object_schema=settings.openai_json_object_schema,
             max_tokens_param=settings.openai_max_tokens_param,
+            max_output_tokens=settings.max_output_tokens,
         )
     if provider == "local":
-        from coach.llm.local import LocalLLMClient
+        from coach.llm.local import DEFAULT_MAX_OUTPUT_TOKENS, LocalLLMClient
 
         return LocalLLMClient(
-            model_path=settings.local_model_path, n_ctx=settings.local_context_tokens
+            model_path=settings.local_model_path,
+            n_ctx=settings.local_context_tokens,
+            max_output_tokens=settings.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
         )
     from coach.llm.scripted import ScriptedLLMClient
 

@@ -56,7 +56,15 @@ class Settings(BaseSettings):
     openai_max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = (
         "max_completion_tokens"
     )
-    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_timeout_s: float = Field(
+        default=60.0, gt=0, description="seconds a model may take to answer one request"
+    )
+    max_output_tokens: int | None = Field(
+        default=None,
+        ge=16,
+        description="the most tokens of one coach reply (default: 512 for the bundled model, "
+        "the server's own limit for OpenAI-compatible ones)",
+    )
     llm_max_retries: int = Field(default=2, ge=0)
     local_model_path: Path | None = None
     local_context_tokens: int = Field(default=8192, ge=512)

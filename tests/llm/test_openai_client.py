@@ -265,6 +265,7 @@ async def test_slow_server_times_out(fake_openai: FakeOpenAIServer) -> None:
 
     assert isinstance(error, LLMTimeoutError)
     assert "did not answer within 0.3 s" in error.reason
+    assert "raise COACH_LLM_TIMEOUT_S for slow models" in error.reason
     assert isinstance(error.__cause__, Exception)
 
 
@@ -383,7 +384,23 @@ async def test_length_cut(fake_openai: FakeOpenAIServer, stream: bool) -> None:
 
     assert isinstance(error, LLMLengthError)
     assert "cut off at the 8-token output limit" in error.reason
+    assert "this request sets its own limit" in error.reason
     assert error.raw == '{"message": "Once upon a time'
+
+
+async def test_a_reply_cut_at_the_configured_limit_names_the_setting_to_raise(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    fake_openai.enqueue(FakeReply(content='{"message": "Once upon', finish_reason="length"))
+
+    error = await failure(client_for(fake_openai.base_url, max_output_tokens=300))
+
+    assert isinstance(error, LLMLengthError)
+    assert error.reason.endswith(
+        "cut off at the 300-token output limit before it was complete; raise "
+        "COACH_MAX_OUTPUT_TOKENS (now 300)"
+    )
+    assert fake_openai.requests[-1].body["max_completion_tokens"] == 300  # the setting is sent
 
 
 async def test_retries_are_the_sdks(fake_openai: FakeOpenAIServer) -> None:
