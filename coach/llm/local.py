@@ -271,7 +271,7 @@ class LocalLLMClient(LLMClient):
         if "context window" in text:
             failure = LLMError(
                 f"the conversation does not fit the local model's {self.n_ctx}-token context "
-                f"window ({text}); shorten the prompt or raise n_ctx"
+                f"window ({text}); shorten the prompt or raise COACH_LOCAL_CONTEXT_TOKENS"
             )
             failure.retryable = False
             return failure

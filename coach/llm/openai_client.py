@@ -350,8 +350,8 @@ class OpenAIClient(LLMClient):
             cause = error.__cause__
             detail = f" ({self._redact(str(cause))})" if cause is not None and str(cause) else ""
             return LLMConnectionError(
-                f"could not connect to {server}{detail}; check the base URL and that the server "
-                "is running"
+                f"could not connect to {server}{detail}; check COACH_OPENAI_BASE_URL and that "
+                "the server is running"
             )
         if isinstance(error, openai.AuthenticationError):
             return LLMAuthenticationError(
@@ -375,7 +375,7 @@ class OpenAIClient(LLMClient):
             status = error.status_code
             hint = ""
             if status == 404:
-                hint = f"; check the model name ({self.model!r}) and the base URL"
+                hint = f"; check COACH_OPENAI_MODEL (now {self.model!r}) and COACH_OPENAI_BASE_URL"
             elif (
                 status in (400, 422)
                 and self.structured_mode == "json_schema"

@@ -322,7 +322,7 @@ async def test_unknown_model_hints_at_the_model_name(fake_openai: FakeOpenAIServ
 
     error = await failure(client_for(fake_openai.base_url))
 
-    assert "HTTP 404" in error.reason and "check the model name" in error.reason
+    assert "HTTP 404" in error.reason and "check COACH_OPENAI_MODEL (now" in error.reason
     assert not error.retryable
 
 
@@ -331,7 +331,7 @@ async def test_connection_refused(closed_port_url: str) -> None:
 
     assert isinstance(error, LLMConnectionError)
     assert "could not connect to the server at http://127.0.0.1:" in error.reason
-    assert "check the base URL" in error.reason
+    assert "check COACH_OPENAI_BASE_URL" in error.reason
 
 
 async def test_malformed_json_is_a_response_error(fake_openai: FakeOpenAIServer) -> None:
