@@ -9,7 +9,7 @@ import streamlit as st
 from coach.evals.report import build_report
 from ui import eval_views, evals
 from ui.app_runtime import get_runtime
-from ui.routing import require_router
+from ui.routing import known_choice, require_router
 
 require_router()
 
@@ -41,6 +41,7 @@ if run is not None:
     following = evals.run_status(runtime, run, handle)
 
 # Only the open view runs; it is part of the link (/evals?run=…&view=Compare runs).
+known_choice("view", list(evals.VIEWS), what="view")
 views = st.tabs(list(evals.VIEWS), key="view", bind="query-params")
 for name, container in zip(evals.VIEWS, views, strict=True):
     if not container.open:

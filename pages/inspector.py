@@ -8,7 +8,7 @@ from coach.inspection import load_session_view, phase_label
 from ui import inspector, lineage, render
 from ui.app_runtime import get_runtime
 from ui.chat import when
-from ui.routing import require_router
+from ui.routing import known_choice, require_router
 
 require_router()
 
@@ -70,6 +70,7 @@ with links[1]:
 
 # Only the open tab runs (a long session's turn log is heavy to draw), and the open tab is part
 # of the deep link: /inspector?session_id=…&tab=Turns.
+known_choice("tab", list(inspector.TABS), what="tab")
 tabs = st.tabs(list(inspector.TABS), key="tab", bind="query-params")
 for draw, container in zip(inspector.TABS.values(), tabs, strict=True):
     if container.open:

@@ -12,6 +12,8 @@ its file name). A later run is not rerun: that would drop the click that started
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
@@ -26,3 +28,21 @@ def require_router() -> None:
         PagesManager.uses_pages_directory = False
         if first_run:
             st.rerun()
+
+
+def known_choice(param: str, choices: Sequence[str], *, what: str) -> None:
+    """Read ``?param=`` (a tab bound to the URL, keyed ``param``) as one of ``choices``,
+    case-insensitively; one that is none of them is said so (the first opens), never silently
+    replaced. Call it before the widget bound to ``param``: it sets the widget's value, which
+    the URL follows (a bound parameter cannot be written directly)."""
+    asked = st.query_params.get(param)
+    if asked is None or asked in choices:
+        return
+    found = next((c for c in choices if c.casefold() == asked.strip().casefold()), None)
+    st.session_state[param] = found or choices[0]
+    if found is None:
+        st.warning(
+            f"There is no {what} {asked!r}; the {what}s are {', '.join(choices)}. "
+            f"{choices[0]} is open.",
+            icon="🧭",
+        )

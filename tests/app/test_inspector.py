@@ -265,3 +265,16 @@ def test_context_tab_shows_which_messages_were_folded_into_the_summary(
     statuses = list(context.get("dataframe")[-1].value["context window"])
     assert statuses[0] == "folded into summary"
     assert "sent" in statuses
+
+
+def test_a_tab_in_the_link_matches_in_any_case_and_an_unknown_one_is_said(
+    app: AppTest,
+) -> None:
+    info = load_demo()
+    open_page(app, "pages/inspector.py", session_id=info.session_id, tab="turns")
+    assert app.session_state["tab"] == "Turns"
+    assert not app.warning
+    open_page(app, "pages/inspector.py", session_id=info.session_id, tab="Nope")
+    [warning] = app.warning
+    assert warning.value.startswith("There is no tab 'Nope'; the tabs are State, Context")
+    assert app.session_state["tab"] == "State"
