@@ -54,21 +54,6 @@ def delta_colour(delta: float | None) -> str:
     return colour(1.0 if delta > 0 else 0.0)
 
 
-def total(run: EvalRun) -> int:
-    return len(run.scenarios) * run.repeats
-
-
-def played(run: EvalRun) -> int:
-    """The conversations played to their end (a scenario and repeat counts once, whatever
-    was cut short and played again on a resume)."""
-    return len({(c.scenario, c.repeat) for c in run.conversations if c.status is JobStatus.DONE})
-
-
-def missing(run: EvalRun) -> int:
-    """The conversations a resume would play: those not played to their end yet."""
-    return total(run) - played(run)
-
-
 def cost_text(cost: Priced) -> str:
     """Short, for a table cell: ``$0.0123``, ``no price``, or ``$0.0123 + no price`` (the
     models without one are in ``Priced.describe``)."""

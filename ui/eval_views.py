@@ -21,7 +21,7 @@ def report_view(report: RunReport) -> None:
     columns[0].metric("Passed", f"{overall.passed} of {overall.n}")
     columns[1].metric("Pass rate", tables.share(overall.pass_rate))
     columns[2].metric(f"pass^{k}", tables.share(overall.pass_hat_k))
-    columns[3].metric("Played to the end", f"{tables.played(run)} of {tables.total(run)}")
+    columns[3].metric("Played to the end", f"{len(run.played)} of {run.total}")
     st.caption(
         f"Cost: {escape_markdown(report.cost.describe())} · pass@{k}: the chance that one of "
         f"{k} conversations passes; pass^{k}: that all {k} do (— under {k} conversations); a "

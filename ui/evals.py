@@ -255,7 +255,7 @@ class Following:
 def run_status(runtime: AppRuntime, run: EvalRun, handle: JobHandle | None) -> Following:
     """The run's progress with Cancel while it plays, or how it ended with Resume."""
     jobs = runtime.service.evals
-    total = tables.total(run)
+    total = run.total
     with st.container(border=True):
         if handle is not None:
             bar = st.progress(
@@ -265,7 +265,7 @@ def run_status(runtime: AppRuntime, run: EvalRun, handle: JobHandle | None) -> F
             if st.button("Cancel the run", key="eval_cancel", icon="⏹️"):
                 runtime.cancel(jobs.cancel, run.id)
             return Following(run, handle, bar, drawn=handle.done)
-        done = tables.played(run)
+        done = len(run.played)
         if run.status is JobStatus.RUNNING:
             elapsed = (utcnow() - run.created_at).total_seconds()
             bar = st.progress(min(1.0, done / total), text=_progress(done, total, elapsed))
@@ -285,7 +285,7 @@ def run_status(runtime: AppRuntime, run: EvalRun, handle: JobHandle | None) -> F
                 f"{escape_markdown(run.error or 'failed')}",
                 icon="⏹️",
             )
-        left = tables.missing(run)
+        left = run.total - len(run.played)
         if left and st.button(
             f"Resume: play the {left} conversation(s) not played to the end",
             key="eval_resume",
@@ -310,7 +310,7 @@ def keep_following(runtime: AppRuntime, following: Following) -> None:
     handle = following.handle
     if handle is None:
         return
-    total = tables.total(following.run)
+    total = following.run.total
     since, seen = time.monotonic(), 0
     while True:
         progress = runtime.run(handle.wait(seen, within_s=0.5))

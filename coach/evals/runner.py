@@ -160,8 +160,8 @@ class EvalJobs:
             raise InputError(f"eval run {run_id} does not exist")
         if run.id in self._running or run.status is JobStatus.RUNNING:
             raise InputError(f"eval run {run.name!r} is running; wait for it or cancel it")
-        ended = {(c.scenario, c.repeat) for c in run.conversations if c.status is JobStatus.DONE}
-        if len(ended) == len(run.scenarios) * run.repeats:
+        ended = run.played
+        if len(ended) == run.total:
             raise InputError(f"eval run {run.name!r} has played every conversation")
         resumed = await self.db.save_eval_run(
             run.model_copy(
@@ -179,8 +179,7 @@ class EvalJobs:
         return self._begin(resumed, ended=ended)
 
     def _begin(self, run: EvalRun, *, ended: set[tuple[str, int]]) -> EvalRun:
-        total = len(run.scenarios) * run.repeats
-        handle = JobHandle(run.id, total, done=len(ended))
+        handle = JobHandle(run.id, run.total, done=len(ended))
         self._running[run.id] = handle
         handle.task = asyncio.get_running_loop().create_task(
             self._run(handle, run, ended), name=f"eval run {run.id}"

@@ -451,6 +451,17 @@ class EvalRun(StoredTask):
     def scenario_names(self) -> list[str]:
         return [str(s["name"]) for s in self.scenarios]
 
+    @property
+    def total(self) -> int:
+        """The conversations the run plays: each scenario ``repeats`` times."""
+        return len(self.scenarios) * self.repeats
+
+    @property
+    def played(self) -> set[tuple[str, int]]:
+        """``(scenario, repeat)`` of the conversations played to their end (one cut short
+        and played again on a resume counts once); a resume plays the others."""
+        return {(c.scenario, c.repeat) for c in self.conversations if c.status is JobStatus.DONE}
+
 
 class SessionRecords(Record):
     """One whole session as ``import_records`` writes it: its state, its context with every
