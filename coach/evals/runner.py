@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
+from functools import partial
 
 from coach.enums import JobStatus, MessageRole, TurnStatus
 from coach.errors import InputError
@@ -46,7 +47,7 @@ from coach.persistence.records import (
 from coach.process import ProcessId
 from coach.prompts.library import PromptPin
 from coach.service import CoachService
-from coach.sessions.jobs import JobHandle
+from coach.sessions.jobs import JobHandle, RunningTasks
 from coach.sessions.replay import Replay
 from coach.turns.recovery import to_recover
 
@@ -62,24 +63,15 @@ CONVERSATION_INTERRUPTED = "interrupted: the app stopped during this conversatio
 SCRIPTED_CLIENT = "Scripted client"
 
 
-class EvalJobs:
-    """Starts, runs, resumes, cancels and recovers the eval runs of one engine."""
+class EvalJobs(RunningTasks[EvalRun]):
+    """Starts, runs, resumes, cancels and recovers the eval runs of one engine (keyed by run
+    id; cancelling keeps the conversations that ended)."""
 
     def __init__(self, service: CoachService) -> None:
+        super().__init__()
         self.service = service
         self.db = service.db
         self.owner = str(ProcessId.current())
-        self._running: dict[str, JobHandle] = {}
-        self._abandoned: set[str] = set()
-
-    def handle(self, run_id: str) -> JobHandle | None:
-        """The task playing this run, while it runs in this process."""
-        return self._running.get(run_id)
-
-    def cancel(self, run_id: str) -> bool:
-        """Stop the run (the conversations that ended are kept). Returns whether it ran here."""
-        handle = self._running.get(run_id)
-        return handle is not None and handle.task is not None and handle.task.cancel()
 
     async def start(
         self,
@@ -158,7 +150,7 @@ class EvalJobs:
         run = await self.db.get_eval_run(run_id)
         if run is None:
             raise InputError(f"eval run {run_id} does not exist")
-        if run.id in self._running or run.status is JobStatus.RUNNING:
+        if self.handle(run.id) is not None or run.status is JobStatus.RUNNING:
             raise InputError(f"eval run {run.name!r} is running; wait for it or cancel it")
         ended = run.played
         if len(ended) == run.total:
@@ -180,10 +172,7 @@ class EvalJobs:
 
     def _begin(self, run: EvalRun, *, ended: set[tuple[str, int]]) -> EvalRun:
         handle = JobHandle(run.id, run.total, done=len(ended))
-        self._running[run.id] = handle
-        handle.task = asyncio.get_running_loop().create_task(
-            self._run(handle, run, ended), name=f"eval run {run.id}"
-        )
+        self._launch(handle, self._run(handle, run, ended), name=f"eval run {run.id}")
         return run
 
     def _client(self, model: str) -> LLMClient:
@@ -221,6 +210,7 @@ class EvalJobs:
                 await beat
             await players.aclose()
         status = JobStatus.DONE if error is None else JobStatus.FAILED
+        abandoned = False
         try:
             await self.db.save_eval_run(
                 run.model_copy(update={"status": status, "error": error, "ended_at": utcnow()})
@@ -228,10 +218,9 @@ class EvalJobs:
         except Exception as e:
             logger.exception("eval run %s: its end could not be stored", run.id)
             error = f"{error or 'done'}, but its end could not be stored: {e}"
-            self._abandoned.add(run.id)
+            abandoned = True
         finally:
-            handle.finish(error)
-            del self._running[run.id]
+            self._ended(handle, error, abandoned=abandoned)
 
     async def _heartbeat(self, run: EvalRun) -> None:
         while True:
@@ -239,21 +228,8 @@ class EvalJobs:
             await self.db.save_eval_run(run.model_copy(update={"heartbeat_at": utcnow()}))
 
     async def recover(self) -> list[EvalRun]:
-        """``recover_eval_runs`` for this engine: its own running runs are never ended, and its
-        abandoned ones (their end could not be stored) are."""
-        ended = await recover_eval_runs(
-            self.db, running=set(self._running), abandoned=set(self._abandoned)
-        )
-        self._abandoned.difference_update(r.id for r in ended)
-        return ended
-
-    async def aclose(self) -> None:
-        """Stop the running runs (on shutdown): each is stored as cancelled."""
-        tasks = [h.task for h in self._running.values() if h.task is not None]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        """``recover_eval_runs`` for this engine (``RunningTasks._recover``)."""
+        return await self._recover(partial(recover_eval_runs, self.db), lambda r: r.id)
 
 
 async def recover_eval_runs(

@@ -19,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any, Generic, Protocol, TypeVar
 
 from coach.enums import JobStatus, OriginKind
 from coach.errors import InputError
@@ -39,6 +42,15 @@ logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
 CANCELLED = "cancelled: stopped on request; the turns made so far are kept"
 INTERRUPTED = "interrupted: the app stopped before it ended; the turns made so far are kept"
+
+
+T = TypeVar("T")
+
+
+class Recover(Protocol[T]):
+    """A ``recover_*`` function bound to its database."""
+
+    def __call__(self, *, running: set[str], abandoned: set[str]) -> Awaitable[list[T]]: ...
 
 
 @dataclass
@@ -87,29 +99,63 @@ class JobHandle:
             progress = await self.wait(progress.seen, within_s=5.0)
 
 
-class SessionJobs:
-    """Starts, runs, cancels and recovers the forks and replays of one engine."""
+class RunningTasks(Generic[T]):
+    """The tasks of one kind this process runs (forks and replays, eval runs), by key: each
+    followed through its ``JobHandle``, cancelled on request, stopped on shutdown. A task whose
+    end could not be stored is remembered as abandoned: stored as running, though nothing runs
+    it, so recovery ends it although this process lives."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, JobHandle] = {}
+        self._abandoned: set[str] = set()
+
+    def handle(self, key: str) -> JobHandle | None:
+        """The task making ``key``, while it runs in this process."""
+        return self._running.get(key)
+
+    def cancel(self, key: str) -> bool:
+        """Stop the task making ``key`` (what it made so far is kept). Returns whether it was
+        running here."""
+        handle = self._running.get(key)
+        return handle is not None and handle.task is not None and handle.task.cancel()
+
+    def _launch(self, handle: JobHandle, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        self._running[handle.key] = handle
+        handle.task = asyncio.get_running_loop().create_task(work, name=name)
+
+    def _ended(self, handle: JobHandle, error: str | None, *, abandoned: bool) -> None:
+        """The task's end, once stored (or ``abandoned``: it could not be)."""
+        if abandoned:
+            self._abandoned.add(handle.key)
+        handle.finish(error)
+        del self._running[handle.key]
+
+    async def _recover(self, recover: Recover[T], key: Callable[[T], str]) -> list[T]:
+        """``recover`` (a ``recover_*`` function) for this process: its running tasks are
+        never ended, its abandoned ones are."""
+        ended = await recover(running=set(self._running), abandoned=set(self._abandoned))
+        self._abandoned.difference_update(key(x) for x in ended)
+        return ended
+
+    async def aclose(self) -> None:
+        """Stop the running tasks (on shutdown): each stores itself as cancelled."""
+        tasks = [h.task for h in self._running.values() if h.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class SessionJobs(RunningTasks[SessionOrigin]):
+    """Starts, runs, cancels and recovers the forks and replays of one engine (keyed by the
+    session each makes)."""
 
     def __init__(self, llm_client: LLMClient, db: DatabaseInterface, prompts: PromptLibrary):
+        super().__init__()
         self.llm_client = llm_client
         self.db = db
         self.prompts = prompts
         self.owner = str(ProcessId.current())
-        self._running: dict[str, JobHandle] = {}
-        #: Sessions whose task here could not store its end: running, but nothing makes them.
-        self._abandoned: set[str] = set()
-
-    def handle(self, session_id: str) -> JobHandle | None:
-        """The task making this session, while it runs in this process."""
-        return self._running.get(session_id)
-
-    def cancel(self, session_id: str) -> bool:
-        """Stop the task making this session (the turns made so far are kept). Returns whether
-        it was running here."""
-        handle = self._running.get(session_id)
-        if handle is None or handle.task is None:
-            return False
-        return handle.task.cancel()
 
     async def fork(
         self, source_session_id: str, at_turn: int, *, same_client: bool = False, by: str = ""
@@ -199,9 +245,8 @@ class SessionJobs:
             )
         )
         handle = JobHandle(origin.session_id, origin.turns_total)
-        self._running[origin.session_id] = handle
-        handle.task = asyncio.get_running_loop().create_task(
-            self._run(handle, replay, origin), name=f"{kind.value} {origin.session_id}"
+        self._launch(
+            handle, self._run(handle, replay, origin), name=f"{kind.value} {origin.session_id}"
         )
         return origin
 
@@ -233,33 +278,19 @@ class SessionJobs:
             ended = origin.model_copy(
                 update={"status": JobStatus.FAILED, "turns_done": handle.done, "error": error}
             )
+        abandoned = False
         try:
             await self.db.save_session_origin(ended.model_copy(update={"ended_at": utcnow()}))
         except Exception as e:
             logger.exception("session %s: its end could not be stored", origin.session_id)
             error = f"{error or 'done'}, but its end could not be stored: {e}"
-            self._abandoned.add(origin.session_id)
+            abandoned = True
         finally:
-            handle.finish(error)
-            del self._running[origin.session_id]
+            self._ended(handle, error, abandoned=abandoned)
 
     async def recover(self) -> list[SessionOrigin]:
-        """``recover_origins`` for this engine: its own running tasks are never ended, and its
-        abandoned ones (their end could not be stored) are."""
-        ended = await recover_origins(
-            self.db, running=set(self._running), abandoned=set(self._abandoned)
-        )
-        self._abandoned.difference_update(o.session_id for o in ended)
-        return ended
-
-    async def aclose(self) -> None:
-        """Stop the running tasks (on shutdown): each is stored as cancelled, with its turns."""
-        for handle in list(self._running.values()):
-            if handle.task is not None:
-                handle.task.cancel()
-        tasks = [h.task for h in self._running.values() if h.task is not None]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        """``recover_origins`` for this engine (``RunningTasks._recover``)."""
+        return await self._recover(partial(recover_origins, self.db), lambda o: o.session_id)
 
 
 async def recover_origins(
