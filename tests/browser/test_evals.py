@@ -66,6 +66,16 @@ def stays(**reply: float) -> FakeReply:
     return FakeReply(content=json.dumps(content), **reply)
 
 
+def app_with_scenario(
+    new_app_server: Callable[..., AppServer], tmp_path: Path
+) -> tuple[AppServer, Path]:
+    """An app server of its own, and its scenarios folder, which holds only ``SCENARIO``."""
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / f"{SCENARIO}.yaml").write_text(SCENARIO_YAML, encoding="utf-8")
+    return new_app_server(scenarios_dir=str(scenarios)), scenarios
+
+
 def start_run(page: Page, name: str) -> None:
     """Fill the Start form (the scenario, 4 runs one at a time, a name) and start."""
     form = page.get_by_test_id("stForm")
@@ -107,10 +117,7 @@ def test_start_a_run_watch_it_open_a_failure_and_compare_two_runs(
     shots: Path,
     tmp_path: Path,
 ) -> None:
-    scenarios = tmp_path / "scenarios"
-    scenarios.mkdir()
-    (scenarios / f"{SCENARIO}.yaml").write_text(SCENARIO_YAML, encoding="utf-8")
-    app = new_app_server(scenarios_dir=str(scenarios))
+    app, scenarios = app_with_scenario(new_app_server, tmp_path)
     main = page.get_by_test_id("stMain")
 
     # Run 1: the first two conversations pass, the last two fail.
@@ -233,10 +240,7 @@ def test_start_a_run_watch_it_open_a_failure_and_compare_two_runs(
 def test_cancel_a_run_then_resume_it(
     new_app_server: Callable[..., AppServer], page: Page, tmp_path: Path
 ) -> None:
-    scenarios = tmp_path / "scenarios"
-    scenarios.mkdir()
-    (scenarios / f"{SCENARIO}.yaml").write_text(SCENARIO_YAML, encoding="utf-8")
-    app = new_app_server(scenarios_dir=str(scenarios))
+    app, _ = app_with_scenario(new_app_server, tmp_path)
     main = page.get_by_test_id("stMain")
     app.llm.default = moves_on(delay=DELAY_S)
     app.open(page, "/evals")
