@@ -278,7 +278,20 @@ class PromptLabelRow(Base):
     )
 
 
-class ExperimentRow(Base):
+class StoredTaskColumns:
+    """The columns of a task of the engine stored as it goes (``StoredTask``): an experiment,
+    a session's origin, an eval run."""
+
+    status: Mapped[str] = mapped_column(ENUM_TEXT)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String)
+    owner: Mapped[str | None] = mapped_column(String)
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class ExperimentRow(StoredTaskColumns, Base):
     """Stored turns tried again (``Experiment``), kept with their session."""
 
     __tablename__ = "experiments"
@@ -291,13 +304,6 @@ class ExperimentRow(Base):
     prompt_version: Mapped[str] = mapped_column(String)
     model: Mapped[str] = mapped_column(String)
     runs_requested: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(ENUM_TEXT)
-    error: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(String)
-    owner: Mapped[str | None] = mapped_column(String)
-    heartbeat_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
-    ended_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_experiments_created_at_id", "created_at", "id"),
@@ -324,7 +330,7 @@ class ExperimentRunRow(Base):
     created_at: Mapped[datetime]
 
 
-class SessionOriginRow(Base):
+class SessionOriginRow(StoredTaskColumns, Base):
     """Where a session came from (``SessionOrigin``): one row per forked or replayed session."""
 
     __tablename__ = "session_origins"
@@ -338,16 +344,9 @@ class SessionOriginRow(Base):
     at_turn: Mapped[int | None] = mapped_column(Integer)
     pin: Mapped[dict[str, Any] | None] = mapped_column(JSON_TYPE)
     model: Mapped[str] = mapped_column(String)
-    status: Mapped[str] = mapped_column(ENUM_TEXT)
     turns_done: Mapped[int] = mapped_column(Integer)
     turns_total: Mapped[int] = mapped_column(Integer)
     differences: Mapped[list[Any]] = mapped_column(JSON_TYPE)
-    error: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(String)
-    owner: Mapped[str | None] = mapped_column(String)
-    heartbeat_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
-    ended_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_session_origins_source_session_id_created_at", "source_session_id", "created_at"),
@@ -355,7 +354,7 @@ class SessionOriginRow(Base):
     )
 
 
-class EvalRunRow(Base):
+class EvalRunRow(StoredTaskColumns, Base):
     """Scenarios played by simulated clients (``EvalRun``); kept when its sessions go."""
 
     __tablename__ = "eval_runs"
@@ -369,13 +368,6 @@ class EvalRunRow(Base):
     model: Mapped[str] = mapped_column(String)
     client_model: Mapped[str] = mapped_column(String)
     cached: Mapped[bool] = mapped_column(Boolean)
-    status: Mapped[str] = mapped_column(ENUM_TEXT)
-    error: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(String)
-    owner: Mapped[str | None] = mapped_column(String)
-    heartbeat_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
-    ended_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_eval_runs_created_at_id", "created_at", "id"),
