@@ -26,6 +26,8 @@ backends. The checks behind them are written once, in ``rules``, and called by e
 - Labels are unique per user, case-insensitively, among identities that are not dismissed
   (``DuplicateLabelError``).
 - Timestamps come back timezone-aware UTC.
+- The audit log is append-only and outlives what it names: deleting a session or a user leaves
+  the entries naming their ids (they hold ids, never content).
 
 A backend implements the abstract methods below. The others (the design note's single-record
 saves and lookups) are derived here from them, once for every backend.
@@ -46,6 +48,7 @@ from pydantic import ValidationError
 from coach.enums import CoachingState, JobStatus, OriginKind
 from coach.errors import ConcurrencyError
 from coach.persistence.records import (
+    AuditEntry,
     CommitResult,
     ContextRecord,
     EvalConversation,
@@ -61,6 +64,7 @@ from coach.persistence.records import (
     SessionOrigin,
     SessionSummary,
     StateRecord,
+    StorageReport,
     TurnCommit,
     TurnOutline,
     TurnRecord,
@@ -179,7 +183,7 @@ class DatabaseInterface(ABC):
     @abstractmethod
     async def delete_user(self, user_id: str) -> bool:
         """Delete a user and everything of theirs: sessions, states, contexts, messages,
-        identities and turns.
+        identities and turns. Audit entries naming them stay (see ``add_audit_entry``).
 
         Returns:
             ``True`` if the user existed.
@@ -226,7 +230,7 @@ class DatabaseInterface(ABC):
         """Delete a session and its state, context, messages and turns.
 
         Identities found in the session stay with their user; their ``session_id`` becomes
-        ``None``.
+        ``None``. Audit entries naming the session stay (see ``add_audit_entry``).
 
         Returns:
             ``True`` if the session existed.
@@ -329,6 +333,16 @@ class DatabaseInterface(ABC):
     async def list_pending_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
         """Return up to ``limit`` pending turns of any session, oldest first (for recovery:
         a pending turn whose process died is marked failed by its engine).
+
+        Raises:
+            ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).
+        """
+
+    @abstractmethod
+    async def list_failed_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
+        """Return up to ``limit`` failed turns of any session, newest first (for the Admin
+        page: what went wrong lately, with each turn's ``error``). Ties in ``created_at``
+        come by session id, then ``seq``, both descending.
 
         Raises:
             ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).
@@ -510,6 +524,70 @@ class DatabaseInterface(ABC):
 
         Raises:
             ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).
+        """
+
+    # -- audit log and storage (access control and the Admin page) -------------------------
+
+    @abstractmethod
+    async def add_audit_entry(self, entry: AuditEntry) -> AuditEntry:
+        """Append an entry to the audit log and return it as stored.
+
+        Entries are never changed or deleted: ``delete_session`` and ``delete_user`` leave the
+        entries naming their ids, as an audit trail that forgot deletions would be useless.
+
+        Raises:
+            IdsTakenError: an entry with this id is stored already; nothing was written.
+        """
+
+    @abstractmethod
+    async def list_audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target_id: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> Page[AuditEntry]:
+        """List audit entries, newest first (by ``at``, then id), one page at a time (keyset
+        paging).
+
+        Args:
+            actor: only this actor's entries (exact match).
+            action: only entries of this action (exact match).
+            target_id: only entries whose ``target_ids`` hold this id.
+            limit: page size, 1..``MAX_PAGE_SIZE``.
+            cursor: ``next_cursor`` of the previous page; ``None`` for the first page.
+
+        Returns:
+            A page of entries. Paging through all pages returns every entry that existed when
+            paging began exactly once, even while entries are being added.
+
+        Raises:
+            ValueError: ``limit`` out of range or a cursor this backend did not make.
+        """
+
+    @abstractmethod
+    async def describe_storage(self) -> StorageReport:
+        """Report the store's schema revision and, per table, its rows, size and growth.
+
+        Rows are exact counts, and growth counts the rows created in the last 24 hours and 7
+        days by each table's creation time (``None`` for a table without one: the prompt
+        labels, and on SQL ``prompt_parts`` and ``audit_targets``). Both read every row, which
+        takes seconds on millions of messages: the report is for an Admin page opened on
+        demand, not for every page load (``count_records`` is that). Records keep their own
+        creation times, so imported ones count when they were first created, not imported.
+
+        Returns:
+            The backend's name, its schema revision (``None`` for memory) and its tables. The
+            memory backend names its collections after the SQL tables holding the same records
+            and cannot tell their size (``bytes`` is ``None``); PostgreSQL reports
+            ``pg_total_relation_size`` (the table, its indexes and TOAST); SQLite the pages of
+            the table and its indexes from the ``dbstat`` table, or ``None`` when its SQLite
+            library was built without it.
+
+        Raises:
+            PersistenceError: the store cannot be reached.
         """
 
     # -- imports -------------------------------------------------------------------------------

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
-from coach.persistence.records import as_utc
+from coach.persistence.records import Page, as_utc
+
+T = TypeVar("T")
 
 
 def encode_cursor(at: datetime, key: str) -> str:
@@ -34,3 +38,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValueError(
             f"not a valid page cursor: {cursor!r}; start again from the first page"
         ) from e
+
+
+def page_of(rows: Sequence[T], limit: int, key: Callable[[T], tuple[datetime, str]]) -> Page[T]:
+    """The page of ``rows``, read in page order up to ``limit + 1``: the first ``limit``, and a
+    cursor after the last of them (by its sort ``key``) when more follow."""
+    items = list(rows[:limit])
+    more = len(rows) > limit
+    return Page(items=items, next_cursor=encode_cursor(*key(items[-1])) if more else None)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
@@ -487,6 +487,49 @@ class RecordBatch(Record):
     prompt_versions: list[PromptVersion] = Field(default_factory=list)
 
 
+class AuditEntry(Record):
+    """One authoring or destructive action, or a sign-in: who, what, on which ids, when, and
+    the outcome. Entries are appended, never changed, and hold ids only (never message
+    content), so they stay when the records they name are deleted."""
+
+    id: str = Field(default_factory=new_id)
+    at: UTCDateTime = Field(default_factory=utcnow)
+    #: Who: an e-mail, a name, or ``"local"`` when access control is off.
+    actor: str
+    #: ``viewer``, ``coach`` or ``admin``; ``""`` for a refused sign-in.
+    role: str = ""
+    #: What, e.g. ``delete_session``, ``sign_in``, ``activate_prompt``.
+    action: str
+    #: The ids acted on.
+    target_ids: list[str] = Field(default_factory=list)
+    outcome: Literal["ok", "refused", "failed"]
+    #: Why it was refused or failed, counts; never message content.
+    detail: str = ""
+
+
+class TableStats(Record):
+    """One table of ``DatabaseInterface.describe_storage``: its rows, size and growth."""
+
+    name: str
+    rows: int
+    #: Bytes on disk with its indexes; ``None`` when the backend cannot tell (memory).
+    bytes: int | None
+    #: Rows created in the last 24 hours and 7 days, by the table's creation time; ``None``
+    #: for a table without one.
+    added_last_day: int | None
+    added_last_week: int | None
+
+
+class StorageReport(Record):
+    """What a store holds, table by table, for the Admin page."""
+
+    #: ``"memory"``, ``"sqlite"`` or ``"postgresql"``.
+    backend: str
+    #: The Alembic revision of the schema; ``None`` for memory.
+    revision: str | None
+    tables: list[TableStats]
+
+
 T = TypeVar("T")
 
 
@@ -504,6 +547,7 @@ __all__ = [
     "MAX_EXPERIMENT_RUNS",
     "ActionItemRecord",
     "ActionResultRecord",
+    "AuditEntry",
     "CommitResult",
     "ContextRecord",
     "EvalConversation",
@@ -522,7 +566,9 @@ __all__ = [
     "SessionRecords",
     "SessionSummary",
     "StateRecord",
+    "StorageReport",
     "StoredTask",
+    "TableStats",
     "TurnCommit",
     "TurnOutline",
     "TurnRecord",

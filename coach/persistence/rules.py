@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ from coach.errors import (
     TurnInProgressError,
 )
 from coach.persistence.records import (
+    AuditEntry,
     ContextRecord,
     EvalConversation,
     EvalRun,
@@ -728,3 +729,24 @@ def prompt_versions_to_store(
             "those versions"
         )
     return missing
+
+
+# -- the audit log and the storage report --------------------------------------------------------
+
+
+def audit_order(entry: AuditEntry) -> tuple[datetime, str]:
+    """The key ``list_audit_entries`` sorts by, newest first: the time, then the id."""
+    return entry.at, entry.id
+
+
+def audit_id_taken(entry_id: str) -> IdsTakenError:
+    return IdsTakenError(
+        f"the audit log holds an entry with id {entry_id!r} already; entries are never "
+        "replaced: give a new entry a new id"
+    )
+
+
+def growth_since(now: datetime) -> tuple[datetime, datetime]:
+    """The times from which ``describe_storage`` counts a table's rows as added in the last
+    day and the last week (inclusive)."""
+    return now - timedelta(days=1), now - timedelta(days=7)

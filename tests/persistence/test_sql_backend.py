@@ -26,7 +26,7 @@ from coach.persistence.records import (
     TurnRecord,
     utcnow,
 )
-from coach.persistence.sql import SQLDatabase, reads
+from coach.persistence.sql import SQLDatabase
 from coach.persistence.sql.tables import sessions, users
 from coach.service import CoachService
 
@@ -251,8 +251,9 @@ async def test_record_counts_from_counters_match_the_rows(sql_db: SQLDatabase) -
     assert replayed.replayed
 
     async def both() -> tuple[dict[str, int], dict[str, int]]:
-        rows = await run_sql(sql_db, reads.count_rows)
-        return await sql_db.count_records(), rows
+        counted = await sql_db.count_records()
+        tables = (await sql_db.describe_storage()).tables
+        return counted, {t.name: t.rows for t in tables if t.name in counted}
 
     counted, rows = await both()
     assert counted == rows
@@ -336,7 +337,7 @@ async def _fill(db: SQLDatabase, n_users: int, per_user: int) -> None:
     await run_sql(db, fill)
 
 
-async def _explain_all(db: SQLDatabase, statements: list[tuple[str, Any, bool]]) -> list[str]:
+async def explain_all(db: SQLDatabase, statements: list[tuple[str, Any, bool]]) -> list[str]:
     prefix = "EXPLAIN " if db.backend_name == "postgresql" else "EXPLAIN QUERY PLAN "
 
     def explain(conn: Connection) -> list[str]:
@@ -369,7 +370,7 @@ async def _inspector_statements(db: SQLDatabase, *, search: bool) -> list[tuple[
 async def test_postgresql_inspector_queries_use_indexes(pg_db: SQLDatabase) -> None:
     await _fill(pg_db, n_users=3000, per_user=2)
     for search in (False, True):
-        plans = await _explain_all(pg_db, await _inspector_statements(pg_db, search=search))
+        plans = await explain_all(pg_db, await _inspector_statements(pg_db, search=search))
         assert len(plans) >= (2 if search else 7)
         for plan in plans:
             assert "Seq Scan" not in plan, plan
@@ -381,7 +382,7 @@ async def test_sqlite_inspector_queries_use_indexes(sqlite_db: SQLDatabase) -> N
     finds its rows through the key indexes and sorts only those (a prefix matches few)."""
     await _fill(sqlite_db, n_users=3000, per_user=2)
     for search in (False, True):
-        plans = await _explain_all(sqlite_db, await _inspector_statements(sqlite_db, search=search))
+        plans = await explain_all(sqlite_db, await _inspector_statements(sqlite_db, search=search))
         assert len(plans) >= (2 if search else 7)
         for plan in plans:
             if search:
@@ -405,5 +406,5 @@ async def test_sqlite_finds_a_messages_turn_without_walking_the_session(
     with recorded_statements(sqlite_db) as seen:
         found = await sqlite_db.get_turn_for_message(info.session_id, "no-such-message")
     assert found is None
-    (plan,) = await _explain_all(sqlite_db, seen)
+    (plan,) = await explain_all(sqlite_db, seen)
     assert "ix_turns_session_id_user_message_id_seq (session_id=? AND user_message_id=?)" in plan

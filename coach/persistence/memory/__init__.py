@@ -4,7 +4,7 @@ It obeys every rule of the contract as an SQL store does, so tests and the offli
 it in place of SQLite or PostgreSQL. Records are copied on the way in and on the way out
 (messages are frozen, so they are shared). Each operation runs under one ``asyncio.Lock``; a
 commit makes every check (``rules``) before it changes anything (``store``), which makes it
-all-or-nothing. About 400 lines: the whole interface, one short method each.
+all-or-nothing. About 600 lines: the whole interface, one short method each.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from coach.enums import CoachingState, JobStatus, OriginKind, TurnStatus
 from coach.errors import PersistenceError
 from coach.persistence.base import DEFAULT_PAGE_SIZE, DatabaseInterface
 from coach.persistence.memory.store import SessionRow, Store, copy
-from coach.persistence.paging import decode_cursor, encode_cursor
+from coach.persistence.paging import decode_cursor, encode_cursor, page_of
 from coach.persistence.records import (
+    AuditEntry,
     CommitResult,
     ContextRecord,
     EvalConversation,
@@ -35,6 +36,7 @@ from coach.persistence.records import (
     SessionOrigin,
     SessionSummary,
     StateRecord,
+    StorageReport,
     TurnCommit,
     TurnRecord,
     TurnSummary,
@@ -44,6 +46,8 @@ from coach.persistence.records import (
     utcnow,
 )
 from coach.persistence.rules import (
+    audit_id_taken,
+    audit_order,
     check_batch,
     check_eval_conversation,
     check_eval_run,
@@ -342,16 +346,19 @@ class InMemoryDatabase(DatabaseInterface):
             return None
 
     async def list_pending_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
+        return await self._turns_with_status(TurnStatus.PENDING, limit, newest_first=False)
+
+    async def list_failed_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
+        return await self._turns_with_status(TurnStatus.FAILED, limit, newest_first=True)
+
+    async def _turns_with_status(
+        self, status: TurnStatus, limit: int, *, newest_first: bool
+    ) -> list[TurnSummary]:
         check_page_size(limit)
         async with self._open():
-            pending = [
-                self._store.turns[sid][live.seq - 1]
-                for sid, by_message in self._store.live.items()
-                for live in by_message.values()
-                if live.status is TurnStatus.PENDING
-            ]
-            pending.sort(key=lambda t: (t.created_at, t.session_id, t.seq or 0))
-            return [t.summary() for t in pending[:limit]]
+            found = [t for ts in self._store.turns.values() for t in ts if t.status is status]
+            found.sort(key=lambda t: (t.created_at, t.session_id, t.seq or 0), reverse=newest_first)
+            return [t.summary() for t in found[:limit]]
 
     # -- prompt versions and labels ---------------------------------------------------------
 
@@ -459,6 +466,44 @@ class InMemoryDatabase(DatabaseInterface):
             ]
             found.sort(key=lambda e: (e.created_at, e.id), reverse=True)
             return [e.model_copy(deep=True, update={"runs": []}) for e in found[:limit]]
+
+    # -- audit log and storage -------------------------------------------------------------
+
+    async def add_audit_entry(self, entry: AuditEntry) -> AuditEntry:
+        async with self._open():
+            if entry.id in self._store.audit:
+                raise audit_id_taken(entry.id)
+            self._store.audit[entry.id] = copy(entry)
+            return copy(entry)
+
+    async def list_audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target_id: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> Page[AuditEntry]:
+        check_page_size(limit)
+        after = None if cursor is None else decode_cursor(cursor)
+        async with self._open():
+            found = [
+                e
+                for e in self._store.audit.values()
+                if (after is None or audit_order(e) < after)
+                and (actor is None or e.actor == actor)
+                and (action is None or e.action == action)
+                and (target_id is None or target_id in e.target_ids)
+            ]
+            found.sort(key=audit_order, reverse=True)
+            return page_of([copy(e) for e in found[: limit + 1]], limit, audit_order)
+
+    async def describe_storage(self) -> StorageReport:
+        async with self._open():
+            return StorageReport(
+                backend=self.backend_name, revision=None, tables=self._store.table_stats(utcnow())
+            )
 
     # -- imports -------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ one lock, and copies on the way in and out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from coach.enums import TurnStatus
 from coach.persistence import rules
 from coach.persistence.records import (
+    AuditEntry,
     CommitResult,
     ContextRecord,
     EvalConversation,
@@ -28,6 +29,7 @@ from coach.persistence.records import (
     RecordBatch,
     SessionOrigin,
     StateRecord,
+    TableStats,
     TurnCommit,
     TurnRecord,
     TurnSummary,
@@ -97,6 +99,8 @@ class Store:
     eval_runs: dict[str, EvalRun] = field(default_factory=dict)
     #: Session id -> the eval conversation played in it.
     eval_conversations: dict[str, EvalConversation] = field(default_factory=dict)
+    #: Audit entry id -> the entry; never deleted.
+    audit: dict[str, AuditEntry] = field(default_factory=dict)
 
     def commit(self, commit: TurnCommit, now: datetime) -> CommitResult:
         """Check every part of ``commit`` (``rules``), then write it all: a refused commit
@@ -302,3 +306,45 @@ class Store:
     def delete_messages(self, session_id: str) -> None:
         for message in self.messages.pop(session_id, ()):
             del self.message_sessions[message.id]
+
+    def table_stats(self, now: datetime) -> list[TableStats]:
+        """The records per SQL table holding the same ones, with their growth (the size of
+        records in memory is unknown)."""
+        day, week = rules.growth_since(now)
+        experiment_runs = [r for e in self.experiments.values() for r in e.runs]
+        created: dict[str, Collection[datetime]] = {
+            "users": [u.created_at for u in self.users.values()],
+            "sessions": [s.created_at for s in self.sessions.values()],
+            "states": [s.created_at for s in self.states.values()],
+            "contexts": [c.created_at for c in self.contexts.values()],
+            "messages": [m.created_at for ms in self.messages.values() for m in ms],
+            "identities": [i.created_at for i in self.identities.values()],
+            "turns": [t.created_at for ts in self.turns.values() for t in ts],
+            "prompt_versions": [
+                v.created_at for vs in self.prompt_versions.values() for v in vs.values()
+            ],
+            "experiments": [e.created_at for e in self.experiments.values()],
+            "experiment_runs": [r.created_at for r in experiment_runs],
+            "session_origins": [o.created_at for o in self.origins.values()],
+            "eval_runs": [r.created_at for r in self.eval_runs.values()],
+            "eval_conversations": [c.created_at for c in self.eval_conversations.values()],
+            "audit_log": [e.at for e in self.audit.values()],
+        }
+        stats = [
+            TableStats(
+                name=name,
+                rows=len(times),
+                bytes=None,
+                added_last_day=sum(t >= day for t in times),
+                added_last_week=sum(t >= week for t in times),
+            )
+            for name, times in created.items()
+        ]
+        labels = TableStats(
+            name="prompt_labels",
+            rows=len(self.prompt_labels),
+            bytes=None,
+            added_last_day=None,
+            added_last_week=None,
+        )
+        return [*stats, labels]

@@ -20,10 +20,11 @@ from typing import TypeVar
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.engine import Connection
 
-from coach.enums import CoachingState, JobStatus, OriginKind
+from coach.enums import CoachingState, JobStatus, OriginKind, TurnStatus
 from coach.errors import CoachError, ConcurrencyError, PersistenceError, SchemaMissingError
 from coach.persistence.base import DEFAULT_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import (
+    AuditEntry,
     CommitResult,
     ContextRecord,
     EvalConversation,
@@ -39,6 +40,7 @@ from coach.persistence.records import (
     SessionOrigin,
     SessionSummary,
     StateRecord,
+    StorageReport,
     TurnCommit,
     TurnOutline,
     TurnRecord,
@@ -53,6 +55,7 @@ from coach.persistence.rules import (
     check_page_size,
 )
 from coach.persistence.sql import (
+    audit,
     evals,
     experiments,
     imports,
@@ -61,6 +64,7 @@ from coach.persistence.sql import (
     prompts,
     queries,
     reads,
+    storage,
 )
 from coach.persistence.sql.engine import Engines, is_sqlite_memory, parse_url, sqlite_path
 from coach.persistence.sql.errors import DRIVER_ERRORS, INIT_COMMAND, translate
@@ -517,9 +521,50 @@ class SQLDatabase(DatabaseInterface):
         )
 
     async def list_pending_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
+        return await self._turns_with_status(TurnStatus.PENDING, limit, newest_first=False)
+
+    async def list_failed_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
+        return await self._turns_with_status(TurnStatus.FAILED, limit, newest_first=True)
+
+    async def _turns_with_status(
+        self, status: TurnStatus, limit: int, *, newest_first: bool
+    ) -> list[TurnSummary]:
         check_page_size(limit)
         return await self._read(
-            "loading pending turns", partial(reads.list_pending_turns, limit=limit)
+            f"loading {status.value} turns",
+            lambda conn: reads.turns_with_status(conn, status, limit, newest_first=newest_first),
+        )
+
+    # -- audit log and storage -------------------------------------------------------------
+
+    async def add_audit_entry(self, entry: AuditEntry) -> AuditEntry:
+        return await self._write(
+            f"saving an audit entry of {entry.action!r}", partial(audit.add, entry=entry)
+        )
+
+    async def list_audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target_id: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> Page[AuditEntry]:
+        check_page_size(limit)
+        work = partial(
+            audit.listed,
+            actor=actor,
+            action=action,
+            target_id=target_id,
+            limit=limit,
+            cursor=cursor,
+        )
+        return await self._read("loading the audit log", work)
+
+    async def describe_storage(self) -> StorageReport:
+        return await self._read(
+            "describing the database's storage", partial(storage.describe, now=utcnow())
         )
 
 

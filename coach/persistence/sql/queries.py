@@ -44,12 +44,13 @@ def starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
     return and_(column >= low, column < high)
 
 
-def _after_cursor(
+def after_cursor(
     query: AnySelect,
     at: ColumnElement[datetime],
     key: ColumnElement[str],
     cursor: str | None,
 ) -> AnySelect:
+    """``query`` kept to the rows after ``cursor`` in the order (``at``, ``key``) descending."""
     if cursor is None:
         return query
     cursor_at, cursor_key = decode_cursor(cursor)
@@ -72,7 +73,7 @@ def list_users(
     query: AnySelect = select(
         users.c.id, users.c.name, users.c.created_at, session_count, last_activity
     )
-    query = _after_cursor(query, users.c.created_at, users.c.id, cursor)
+    query = after_cursor(query, users.c.created_at, users.c.id, cursor)
     key = search_key(search) if search else ""
     if key:
         query = query.where(
@@ -108,7 +109,7 @@ def list_sessions(
 ) -> Page[SessionSummary]:
     check_page_size(limit)
     query: AnySelect = select(*SESSION_COLUMNS)
-    query = _after_cursor(query, sessions.c.last_activity_at, sessions.c.id, cursor)
+    query = after_cursor(query, sessions.c.last_activity_at, sessions.c.id, cursor)
     if user_id is not None:
         query = query.where(sessions.c.user_id == user_id)
     if state is not None:

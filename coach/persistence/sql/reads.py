@@ -7,11 +7,13 @@ becomes a record in one validation (many rows in one ``TypeAdapter`` call).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Column, Label, Select, Table, bindparam, func, literal_column, select
 from sqlalchemy.engine import Connection
 
+from coach.enums import TurnStatus
 from coach.persistence.records import (
     ContextRecord,
     IdentityRecord,
@@ -69,18 +71,6 @@ _COUNT_RECORDS = select(*(_count(name, table) for name, table in TABLES.items())
 
 def count_records(conn: Connection) -> dict[str, int]:
     row = conn.execute(_COUNT_RECORDS).one()
-    return {name: int(count) for name, count in zip(TABLES, row, strict=True)}
-
-
-def count_rows(conn: Connection) -> dict[str, int]:
-    """Count every table's rows (slow on a big database): what the counters must agree with."""
-    query = select(
-        *(
-            select(func.count()).select_from(table).scalar_subquery().label(name)
-            for name, table in TABLES.items()
-        )
-    )
-    row = conn.execute(query).one()
     return {name: int(count) for name, count in zip(TABLES, row, strict=True)}
 
 
@@ -208,12 +198,6 @@ _TURN_FOR_MESSAGE = (
     .order_by(turns.c.seq.desc())
     .limit(1)
 )
-_PENDING_TURNS = (
-    select(*TURN_SUMMARY_COLUMNS)
-    .where(turns.c.status == literal_column("'pending'"))  # literal: the partial index's
-    .order_by(turns.c.created_at)
-    .limit(bindparam("p_limit"))
-)
 _MESSAGE = select(*MESSAGE_COLUMNS).where(
     messages.c.id == bindparam("p_id"), messages.c.session_id == bindparam("p_session_id")
 )
@@ -244,8 +228,25 @@ def get_turn_for_message(
     return None if row is None else turn_summary_from_row(row)
 
 
-def list_pending_turns(conn: Connection, limit: int) -> list[TurnSummary]:
-    rows = conn.execute(_PENDING_TURNS, {"p_limit": limit}).mappings()
+@cache
+def _turns_with_status(status: TurnStatus, newest_first: bool) -> Select[Any]:
+    """The turns of every session with ``status``, by creation, session and ``seq``. The
+    status is literal SQL, as in the conditions of the partial indexes that serve these
+    (``tables.TurnRow``), so a planner can match them without looking at bound values."""
+    order = (turns.c.created_at, turns.c.session_id, turns.c.seq)
+    return (
+        select(*TURN_SUMMARY_COLUMNS)
+        .where(turns.c.status == literal_column(f"'{status.value}'"))
+        .order_by(*(c.desc() if newest_first else c.asc() for c in order))
+        .limit(bindparam("p_limit"))
+    )
+
+
+def turns_with_status(
+    conn: Connection, status: TurnStatus, limit: int, *, newest_first: bool
+) -> list[TurnSummary]:
+    """Up to ``limit`` turns of any session with ``status``, oldest or newest first."""
+    rows = conn.execute(_turns_with_status(status, newest_first), {"p_limit": limit}).mappings()
     return [turn_summary_from_row(row) for row in rows]
 
 

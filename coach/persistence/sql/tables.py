@@ -20,6 +20,7 @@ from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     Boolean,
+    Column,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
@@ -226,6 +227,17 @@ class TurnRow(Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # The newest failed turns of every session, for the Admin page. Failed turns pile up
+        # (an outage fails thousands), unlike pending ones: the index holds the whole order,
+        # so a page never sorts them.
+        Index(
+            "ix_turns_failed_created_at_session_id_seq",
+            "created_at",
+            "session_id",
+            "seq",
+            sqlite_where=text("status = 'failed'"),
+            postgresql_where=text("status = 'failed'"),
+        ),
     )
 
 
@@ -404,6 +416,47 @@ class EvalConversationRow(Base):
     __table_args__ = (Index("ix_eval_conversations_run_id", "run_id"),)
 
 
+class AuditEntryRow(Base):
+    """The audit log (``AuditEntry``): appended, never changed, kept when what it names goes."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[str] = mapped_column(KEY, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String)
+    action: Mapped[str] = mapped_column(String)
+    #: The ids as given (in order); ``audit_targets`` finds the entries of an id.
+    target_ids: Mapped[list[Any]] = mapped_column(JSON_TYPE)
+    outcome: Mapped[str] = mapped_column(ENUM_TEXT)
+    detail: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        # Newest first, whole or by actor or action: each list reads its index in order.
+        Index("ix_audit_log_at_id", "at", "id"),
+        Index("ix_audit_log_actor_at_id", "actor", "at", "id"),
+        Index("ix_audit_log_action_at_id", "action", "at", "id"),
+    )
+
+
+class AuditTargetRow(Base):
+    """Each distinct id an audit entry names, to find an id's entries through an index.
+
+    A child table is plain SQL on SQLite and PostgreSQL alike, and one index probe. A JSON
+    containment test would need each dialect's own JSON functions (``json_each``, ``@>``), and
+    a ``LIKE`` over the ids in a delimited text column can use no index: it reads the whole log.
+    """
+
+    __tablename__ = "audit_targets"
+
+    entry_id: Mapped[str] = mapped_column(
+        KEY, ForeignKey("audit_log.id", ondelete="CASCADE"), primary_key=True
+    )
+    target_id: Mapped[str] = mapped_column(KEY, primary_key=True)
+
+    __table_args__ = (Index("ix_audit_targets_target_id_entry_id", "target_id", "entry_id"),)
+
+
 def _table(row: type[Base]) -> Table:
     return cast(Table, row.__table__)
 
@@ -423,6 +476,8 @@ experiment_runs = _table(ExperimentRunRow)
 session_origins = _table(SessionOriginRow)
 eval_runs = _table(EvalRunRow)
 eval_conversations = _table(EvalConversationRow)
+audit_log = _table(AuditEntryRow)
+audit_targets = _table(AuditTargetRow)
 
 #: The tables of the coaching records, parents first (the order ``count_records`` reports
 #: them in); the prompt tables are the coaches', not the clients'.
@@ -434,4 +489,11 @@ TABLES: dict[str, Table] = {
     "messages": messages,
     "identities": identities,
     "turns": turns,
+}
+
+#: Each table's creation time, from which ``describe_storage`` counts its growth; the tables
+#: without one (``prompt_parts``, ``prompt_labels``, ``audit_targets``) are not in it.
+CREATED_AT: dict[str, Column[datetime]] = {
+    **{t.name: t.c.created_at for t in Base.metadata.sorted_tables if "created_at" in t.c},
+    audit_log.name: audit_log.c.at,
 }

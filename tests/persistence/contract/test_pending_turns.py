@@ -1,5 +1,6 @@
 """Contract: a turn is stored pending with the user's message before the model is called, and
-later completed in place (ok or failed); a message never has two live turns."""
+later completed in place (ok or failed); a message never has two live turns. The pending turns
+of every session are listed for recovery, the failed ones for the Admin page."""
 
 from __future__ import annotations
 
@@ -114,6 +115,45 @@ async def test_pending_turns_of_every_session_are_listed_oldest_first(
     for limit in (0, MAX_PAGE_SIZE + 1):
         with b.raises(ValueError):
             await db.list_pending_turns(limit=limit)
+
+
+async def test_failed_turns_of_every_session_are_listed_newest_first(
+    db: DatabaseInterface,
+) -> None:
+    """The Admin page finds the failed turns of all sessions, newest first, up to the limit;
+    an interrupted turn counts, ok and pending turns do not."""
+    _, interrupted = await begun(db, "s1")
+    await db.save_turn(interrupted.model_copy(update={"status": TurnStatus.FAILED, "error": "x"}))
+    for sid in ("s2", "s3", "s1"):
+        await db.save_turn(b.turn("ann", sid))
+        await db.save_turn(b.turn("ann", sid, status=TurnStatus.FAILED, error=f"timeout {sid}"))
+    await begun(db, "s4")
+    newest_first = [("s1", 3, "timeout s1"), ("s3", 2, "timeout s3"), ("s2", 2, "timeout s2")]
+    found = await db.list_failed_turns()
+    assert [(t.session_id, t.seq, t.error) for t in found] == [*newest_first, ("s1", 1, "x")]
+    assert all(t.status is TurnStatus.FAILED for t in found)
+    assert [(t.session_id, t.seq, t.error) for t in await db.list_failed_turns(limit=3)] == (
+        newest_first
+    )
+    for limit in (0, MAX_PAGE_SIZE + 1):
+        with b.raises(ValueError):
+            await db.list_failed_turns(limit=limit)
+
+
+async def test_failed_turns_at_one_time_come_by_session_then_seq_descending(
+    db: DatabaseInterface,
+) -> None:
+    at = b.tick()
+    for sid in ("s2", "s1", "s3", "s1"):
+        await db.save_turn(b.turn("ann", sid, status=TurnStatus.FAILED, created_at=at))
+    found = [(t.session_id, t.seq) for t in await db.list_failed_turns()]
+    assert found == [("s3", 1), ("s2", 1), ("s1", 2), ("s1", 1)]
+
+
+async def test_no_failed_turns_lists_nothing(db: DatabaseInterface) -> None:
+    await begun(db)
+    await db.save_turn(b.turn("ann", "s2"))
+    assert await db.list_failed_turns() == []
 
 
 async def test_get_message_finds_one_message_of_the_session(db: DatabaseInterface) -> None:
