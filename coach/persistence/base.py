@@ -39,7 +39,7 @@ arguments, results, errors and edge cases. The checks behind them live in ``rule
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -57,6 +57,7 @@ from coach.persistence.records import (
     ExperimentRun,
     IdentityRecord,
     MessageRecord,
+    ModelUsage,
     Page,
     PromptLabel,
     PromptVersion,
@@ -336,6 +337,16 @@ class DatabaseInterface(ABC):
 
         Raises:
             ValueError: ``limit`` out of range (1..``MAX_PAGE_SIZE``).
+        """
+
+    @abstractmethod
+    async def list_model_usage(self, session_ids: Sequence[str]) -> list[ModelUsage]:
+        """The tokens each model used in each of these sessions' turns (every status; a turn
+        without a count counts 0), by session, provider and model. A session without turns, or
+        unknown, has no row. At most ``MAX_PAGE_SIZE`` ids: one page of a sessions table.
+
+        Raises:
+            ValueError: more than ``MAX_PAGE_SIZE`` ids.
         """
 
     @abstractmethod

@@ -171,6 +171,18 @@ class TurnOutline(Record):
     created_at: UTCDateTime = Field(default_factory=utcnow)
 
 
+class ModelUsage(Record):
+    """The tokens one model used in one session's turns (``list_model_usage``): what its cost
+    is computed from."""
+
+    session_id: str
+    provider: str
+    model: str
+    turns: int
+    input_tokens: int
+    output_tokens: int
+
+
 class TurnSummary(TurnOutline):
     """A turn as lists show it: what happened and what it cost, without the prompt sent, the
     raw output and the details (see ``TurnRecord``).

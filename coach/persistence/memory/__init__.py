@@ -10,7 +10,7 @@ all-or-nothing. About 600 lines: the whole interface, one short method each.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 
@@ -29,6 +29,7 @@ from coach.persistence.records import (
     ExperimentRun,
     IdentityRecord,
     MessageRecord,
+    ModelUsage,
     Page,
     PromptLabel,
     PromptVersion,
@@ -347,6 +348,29 @@ class InMemoryDatabase(DatabaseInterface):
 
     async def list_pending_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
         return await self._turns_with_status(TurnStatus.PENDING, limit, newest_first=False)
+
+    async def list_model_usage(self, session_ids: Sequence[str]) -> list[ModelUsage]:
+        check_page_size(len(session_ids) or 1)
+        async with self._open():
+            usage: dict[tuple[str, str, str], ModelUsage] = {}
+            for session_id in dict.fromkeys(session_ids):
+                for turn in self._store.turns.get(session_id, []):
+                    key = (session_id, turn.provider, turn.model)
+                    found = usage.setdefault(
+                        key,
+                        ModelUsage(
+                            session_id=session_id,
+                            provider=turn.provider,
+                            model=turn.model,
+                            turns=0,
+                            input_tokens=0,
+                            output_tokens=0,
+                        ),
+                    )
+                    found.turns += 1
+                    found.input_tokens += turn.input_tokens or 0
+                    found.output_tokens += turn.output_tokens or 0
+            return sorted(usage.values(), key=lambda u: (u.session_id, u.provider, u.model))
 
     async def list_failed_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
         return await self._turns_with_status(TurnStatus.FAILED, limit, newest_first=True)

@@ -12,7 +12,7 @@ statements and row conversions live in ``reads``, ``writes``, ``prompts`` and ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TypeVar
@@ -33,6 +33,7 @@ from coach.persistence.records import (
     ExperimentRun,
     IdentityRecord,
     MessageRecord,
+    ModelUsage,
     Page,
     PromptLabel,
     PromptVersion,
@@ -522,6 +523,14 @@ class SQLDatabase(DatabaseInterface):
 
     async def list_pending_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
         return await self._turns_with_status(TurnStatus.PENDING, limit, newest_first=False)
+
+    async def list_model_usage(self, session_ids: Sequence[str]) -> list[ModelUsage]:
+        check_page_size(len(session_ids) or 1)
+        if not session_ids:
+            return []
+        return await self._read(
+            "adding up the tokens of sessions", lambda conn: reads.model_usage(conn, session_ids)
+        )
 
     async def list_failed_turns(self, *, limit: int = DEFAULT_PAGE_SIZE) -> list[TurnSummary]:
         return await self._turns_with_status(TurnStatus.FAILED, limit, newest_first=True)

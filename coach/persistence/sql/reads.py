@@ -7,6 +7,7 @@ becomes a record in one validation (many rows in one ``TypeAdapter`` call).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -18,6 +19,7 @@ from coach.persistence.records import (
     ContextRecord,
     IdentityRecord,
     MessageRecord,
+    ModelUsage,
     SessionSummary,
     StateRecord,
     TurnOutline,
@@ -240,6 +242,24 @@ def _turns_with_status(status: TurnStatus, newest_first: bool) -> Select[Any]:
         .order_by(*(c.desc() if newest_first else c.asc() for c in order))
         .limit(bindparam("p_limit"))
     )
+
+
+def model_usage(conn: Connection, session_ids: Sequence[str]) -> list[ModelUsage]:
+    """The tokens of the sessions' turns by session, provider and model (one grouped scan of
+    their turns, by the turns' primary key)."""
+    key = (turns.c.session_id, turns.c.provider, turns.c.model)
+    query = (
+        select(
+            *key,
+            func.count().label("turns"),
+            func.coalesce(func.sum(turns.c.input_tokens), 0).label("input_tokens"),
+            func.coalesce(func.sum(turns.c.output_tokens), 0).label("output_tokens"),
+        )
+        .where(turns.c.session_id.in_(list(dict.fromkeys(session_ids))))
+        .group_by(*key)
+        .order_by(*key)
+    )
+    return [ModelUsage.model_validate(dict(row)) for row in conn.execute(query).mappings()]
 
 
 def turns_with_status(
