@@ -97,10 +97,14 @@ def app_environment(database_url: str, llm: FakeOpenAIServer, **settings: str) -
 
 
 @contextlib.contextmanager
-def serve_app(folder: Path, **settings: str) -> Iterator[AppServer]:
-    """``streamlit run app.py`` on a free port, on a new SQLite file in ``folder`` holding the
-    demo session, with a fake model server of its own (``settings``: see ``app_environment``)."""
-    database_url = f"sqlite:///{folder / 'coach.db'}"
+def serve_app(
+    folder: Path, *, database_url: str | None = None, **settings: str
+) -> Iterator[AppServer]:
+    """``streamlit run app.py`` on a free port, with a fake model server of its own, its log in
+    ``folder`` (``settings``: see ``app_environment``). Its database is ``database_url`` (one
+    that other app processes share), else a new SQLite file in ``folder``; either gets a demo
+    session of its own first."""
+    database_url = database_url or f"sqlite:///{folder / 'coach.db'}"
     info = run_on_database(database_url, play_demo)
     with FakeOpenAIServer() as llm:
         process = AppProcess(
@@ -133,16 +137,16 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 @pytest.fixture
 def new_app_server(tmp_path: Path) -> Iterator[Callable[..., AppServer]]:
     """Start an app server of this test's own, as ``app_server`` is started, with these
-    settings (``new_app_server(llm_timeout_s="300")``): for a test that kills the app or needs
-    other settings. The test may kill its process and start it again (``AppServer.process``);
-    it is stopped at the end of the test."""
+    settings (``new_app_server(llm_timeout_s="300")``, ``database_url``: see ``serve_app``): for
+    a test that kills the app or needs other settings. The test may kill its process and start
+    it again (``AppServer.process``); it is stopped at the end of the test."""
     numbers = itertools.count(1)
     with contextlib.ExitStack() as stack:
 
-        def start(**settings: str) -> AppServer:
+        def start(*, database_url: str | None = None, **settings: str) -> AppServer:
             folder = tmp_path / f"app{next(numbers)}"
             folder.mkdir()
-            return stack.enter_context(serve_app(folder, **settings))
+            return stack.enter_context(serve_app(folder, database_url=database_url, **settings))
 
         yield start
 
