@@ -9,24 +9,33 @@ from __future__ import annotations
 
 import streamlit as st
 from pydantic import ValidationError
+from streamlit.navigation.page import StreamlitPage
 
 from coach.config import Settings
 from coach.errors import CoachError
+from ui.access import signed_in
 from ui.app_runtime import get_runtime, read_secrets
 from ui.render import show_error
 
 st.set_page_config(page_title="Identity Coach Playground", page_icon="🧭", layout="wide")
 
-navigation = st.navigation(
-    [
-        st.Page("pages/coach.py", title="Coach", icon="💬", url_path="coach", default=True),
-        st.Page("pages/sessions.py", title="Sessions", icon="🗂️", url_path="sessions"),
-        st.Page("pages/inspector.py", title="Session inspector", icon="🔎", url_path="inspector"),
-        st.Page("pages/prompts.py", title="Prompts", icon="🧪", url_path="prompts"),
-        st.Page("pages/compare.py", title="Compare", icon="↔️", url_path="compare"),
-        st.Page("pages/evals.py", title="Evals", icon="📏", url_path="evals"),
-    ]
-)
+PAGES = [
+    st.Page("pages/coach.py", title="Coach", icon="💬", url_path="coach", default=True),
+    st.Page("pages/sessions.py", title="Sessions", icon="🗂️", url_path="sessions"),
+    st.Page("pages/inspector.py", title="Session inspector", icon="🔎", url_path="inspector"),
+    st.Page("pages/prompts.py", title="Prompts", icon="🧪", url_path="prompts"),
+    st.Page("pages/compare.py", title="Compare", icon="↔️", url_path="compare"),
+    st.Page("pages/evals.py", title="Evals", icon="📏", url_path="evals"),
+    st.Page("pages/admin.py", title="Admin", icon="🛠️", url_path="admin"),
+]
+
+
+def router(*, signed_in: bool) -> StreamlitPage:
+    """The pages' router, on every run before anything stops the script (a run that never
+    made it would let Streamlit serve ``pages/`` on its own). Its menu stays hidden until
+    someone is signed in."""
+    return st.navigation(PAGES, position="sidebar" if signed_in else "hidden")
+
 
 try:
     runtime = get_runtime()
@@ -35,6 +44,7 @@ except ValidationError as e:
         f"- `{'.'.join(str(part) for part in error['loc'])}`: {error['msg']}"
         for error in e.errors(include_input=False)
     )
+    router(signed_in=False)
     st.error(
         f"The settings are invalid:\n\n{problems}\n\nFix the `COACH_*` environment variables "
         "or `.streamlit/secrets.toml` (see `.streamlit/secrets.toml.example`) and reload.",
@@ -42,8 +52,15 @@ except ValidationError as e:
     )
     st.stop()
 except (CoachError, TimeoutError, ValueError) as e:
+    router(signed_in=False)
     st.error("The coach could not start.", icon="🚨")
     show_error(e, database=Settings.resolve(read_secrets()).describe()["database"])
+    st.stop()
+
+# Before any page runs: until someone is signed in, nothing of any client reaches the browser.
+actor = signed_in(runtime)
+navigation = router(signed_in=actor is not None)
+if actor is None:
     st.stop()
 
 described = runtime.settings.describe()

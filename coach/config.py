@@ -14,18 +14,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
+from coach.access.roles import Role
 from coach.costs import Price
 from coach.persistence.urls import mask_url
 
 Provider = Literal["openai", "local", "scripted"]
+AccessMode = Literal["off", "password", "header", "oidc"]
 StructuredMode = Literal["json_schema", "json_object", "prompted"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 DEFAULT_DATA_DIR = Path("data")
 
@@ -80,11 +83,67 @@ class Settings(BaseSettings):
         default=Path("scenarios"), description="where the eval scenarios (YAML) are read"
     )
 
+    access_mode: AccessMode = Field(
+        default="off",
+        description="off (everyone is a local admin), password (a shared password), header (a "
+        "trusted reverse proxy's header names the user) or oidc (st.login with the [auth] "
+        "secrets)",
+    )
+    access_password: SecretStr | None = Field(
+        default=None, description="the shared password of access_mode password"
+    )
+    access_password_role: Role = Field(
+        default=Role.COACH, description="the role the shared password gives"
+    )
+    access_header: str = Field(
+        default="X-Forwarded-Email",
+        description="access_mode header: the header holding the signed-in e-mail; only a "
+        "reverse proxy that sets it (and strips it from clients) may reach the app",
+    )
+    access_roles: dict[str, Role] = Field(
+        default_factory=dict,
+        description='roles by e-mail or OIDC group, as JSON: {"ana@example.org": "admin", '
+        '"coaches": "coach"}; the highest one found counts',
+    )
+    access_default_role: Role | Literal["none"] = Field(
+        default=Role.VIEWER,
+        description="the role of a signed-in user access_roles does not name; none: no access",
+    )
+    access_groups_claim: str = Field(
+        default="groups", description="access_mode oidc: the claim listing the user's groups"
+    )
+
     context_token_budget: int = Field(default=4000, ge=200)
     max_message_chars: int = Field(
         default=20_000, ge=1, description="the longest message a client may send (characters)"
     )
     summary_max_words: int = Field(default=200, ge=20)
+
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one JSON object a line (for a log collector); text"
+    )
+    log_level: LogLevel = Field(default="INFO", description="the engine's; libraries' from WARNING")
+    log_content: bool = Field(
+        default=False,
+        description="also log the client's message and the coach's reply; off by default: "
+        "they are personal data",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _password_given(self) -> Settings:
+        if self.access_mode == "password" and not (
+            self.access_password and self.access_password.get_secret_value()
+        ):
+            raise ValueError(
+                "access_mode is password but no password is set: set COACH_ACCESS_PASSWORD "
+                "(or access_password in .streamlit/secrets.toml)"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

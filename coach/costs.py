@@ -7,12 +7,17 @@ name has no known cost: it is reported as such, never guessed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:  # the settings import this module, and the persistence layer the settings
+    from coach.persistence.records import ModelUsage
 
 #: Providers that ask no paid model.
 FREE_PROVIDERS = frozenset({"local", "scripted", "replay"})
 PRICES_SETTING = "COACH_MODEL_PRICES"
+NO_PRICE = "no price"
 
 
 class Price(BaseModel):
@@ -31,6 +36,13 @@ class Priced(BaseModel):
     @property
     def known(self) -> bool:
         return not self.unpriced
+
+    def short(self) -> str:
+        """For a table cell: ``$0.0123``, ``no price``, or ``$0.0123 + no price`` (the models
+        without one are in ``describe``)."""
+        if self.known:
+            return usd_text(self.usd)
+        return NO_PRICE if not self.usd else f"{usd_text(self.usd)} + {NO_PRICE}"
 
     def describe(self) -> str:
         if self.known:
@@ -57,6 +69,21 @@ def turn_cost(
         return None
     tokens_in, tokens_out = input_tokens or 0, output_tokens or 0
     return (tokens_in * price.input_per_million + tokens_out * price.output_per_million) / 1e6
+
+
+def usd_text(usd: float | None) -> str:
+    """A cost as shown: dollars, or "no price" when it is unknown (never shown as zero)."""
+    return NO_PRICE if usd is None else f"${usd:,.4f}"
+
+
+def session_costs(prices: Mapping[str, Price], usage: Iterable[ModelUsage]) -> dict[str, Priced]:
+    """The cost of each session in ``usage`` (``DatabaseInterface.list_model_usage``)."""
+    turns: dict[str, list[tuple[str, str, int | None, int | None]]] = {}
+    for u in usage:
+        turns.setdefault(u.session_id, []).append(
+            (u.provider, u.model, u.input_tokens, u.output_tokens)
+        )
+    return {session_id: total_cost(prices, rows) for session_id, rows in turns.items()}
 
 
 def total_cost(

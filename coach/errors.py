@@ -19,6 +19,11 @@ class InputError(CoachError):
     """A user's input was refused (empty, too long, control characters); nothing was changed."""
 
 
+class AccessDeniedError(CoachError):
+    """The signed-in user's role may not do this; nothing was changed. The message names the
+    role needed."""
+
+
 class PersistenceError(CoachError):
     """A database operation failed. The original error is chained as ``__cause__``."""
 

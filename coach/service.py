@@ -39,6 +39,7 @@ from coach.window import bound_words
 if TYPE_CHECKING:
     from coach.evals.runner import EvalJobs
     from coach.sessions.jobs import SessionJobs
+    from coach.sessions.retention import RetentionJobs
 
 __all__ = [
     "CoachService",
@@ -336,15 +337,25 @@ class CoachService:
 
         return EvalJobs(self)
 
+    @functools.cached_property
+    def retention(self) -> RetentionJobs:
+        """Retention: deleting the sessions inactive for N days, as a task of the engine."""
+        from coach.sessions.retention import RetentionJobs
+
+        return RetentionJobs(self.db)
+
     async def aclose(self) -> None:
-        """Stop the eval runs, forks and replays (stored as cancelled), and wait for the turns
-        and experiments running here to be stored, before the database is closed."""
+        """Stop the eval runs, forks and replays (stored as cancelled) and retention, and wait
+        for the turns and experiments running here to be stored, before the database is
+        closed."""
         if "evals" in self.__dict__:
             await self.evals.aclose()  # first: its conversations send turns
         await self.turns.aclose()
         await self.experiments.aclose()
         if "sessions" in self.__dict__:
             await self.sessions.aclose()
+        if "retention" in self.__dict__:
+            await self.retention.aclose()
 
     # -- inspection -------------------------------------------------------------------------------
 

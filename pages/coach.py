@@ -8,12 +8,9 @@ import streamlit as st
 
 from coach.prompts.library import describe_pin
 from ui import chat, render
-from ui.app_runtime import get_runtime
-from ui.routing import require_router
+from ui.access import page_runtime, workbench
 
-require_router()
-
-runtime = get_runtime()
+runtime = page_runtime()
 db, service = runtime.db, runtime.service
 st.session_state.setdefault(chat.PENDING_KEY, None)
 
@@ -62,7 +59,7 @@ with st.sidebar:
     st.divider()
     if st.button("New session", key="coach_new_session", icon="➕", width="stretch"):
         with render.stop_on_error(runtime):
-            info = runtime.run(service.start_session(user_id))
+            info = runtime.run(workbench(runtime).start_session(user_id))
         chat.open_session(info.user_id, info.session_id)
 
     st.download_button(

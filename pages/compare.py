@@ -6,12 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import compare
-from ui.app_runtime import get_runtime
-from ui.routing import require_router
+from ui.access import page_runtime
 
-require_router()
-
-runtime = get_runtime()
+runtime = page_runtime()
 st.title("↔️ Compare sessions")
 
 a = st.query_params.get("a", "")

@@ -8,12 +8,10 @@ import streamlit as st
 
 from coach.evals.report import build_report
 from ui import eval_views, evals
-from ui.app_runtime import get_runtime
-from ui.routing import known_choice, require_router
+from ui.access import page_runtime
+from ui.routing import known_choice
 
-require_router()
-
-runtime = get_runtime()
+runtime = page_runtime()
 run_id = st.query_params.get("run", "")
 
 st.title("📏 Evals")

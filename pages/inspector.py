@@ -6,13 +6,11 @@ import streamlit as st
 
 from coach.inspection import load_session_view, phase_label
 from ui import inspector, lineage, render
-from ui.app_runtime import get_runtime
+from ui.access import page_runtime
 from ui.chat import when
-from ui.routing import known_choice, require_router
+from ui.routing import known_choice
 
-require_router()
-
-runtime = get_runtime()
+runtime = page_runtime()
 db = runtime.db
 st.session_state.setdefault(inspector.FLASH_KEY, None)
 
@@ -54,7 +52,7 @@ if view is None:
     st.page_link("pages/sessions.py", label="Browse all sessions", icon="🗂️")
     st.stop()
 
-inspector.header(view)
+inspector.header(runtime, view)
 lineage.follow_making(runtime)
 lineage.lineage(runtime, view.session_id)
 links = st.columns(3)

@@ -9,12 +9,9 @@ import streamlit as st
 from coach.prompts import lab
 from coach.prompts.store import ACTIVE
 from ui import prompts, render
-from ui.app_runtime import get_runtime
-from ui.routing import require_router
+from ui.access import page_runtime
 
-require_router()
-
-runtime = get_runtime()
+runtime = page_runtime()
 db = runtime.db
 st.session_state.setdefault(prompts.FLASH_KEY, None)
 

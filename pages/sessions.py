@@ -12,14 +12,11 @@ from coach.enums import CoachingState
 from coach.inspection import activity_bounds, phase_label, phase_number
 from coach.models import PHASE_ORDER
 from ui import bundles, render
-from ui.app_runtime import get_runtime
+from ui.access import page_runtime
 from ui.paging import current_cursor, pager
-from ui.routing import require_router
 from ui.tables import TIME_FORMAT, sessions_table
 
-require_router()
-
-runtime = get_runtime()
+runtime = page_runtime()
 db = runtime.db
 st.session_state.setdefault("users_pages", None)
 st.session_state.setdefault("sessions_pages", None)
@@ -127,7 +124,7 @@ with render.stop_on_error(runtime):
             cursor=cursor,
         )
     )
-picked_session = sessions_table(sessions.items, key="sessions_table", selectable=True)
+picked_session = sessions_table(runtime, sessions.items, key="sessions_table", selectable=True)
 pager("sessions_pages", sessions.next_cursor, forget=["sessions_table"])
 st.caption("Select a session row to open it in the inspector.")
 

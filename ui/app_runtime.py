@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -52,15 +52,6 @@ class AppRuntime:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = CALL_TIMEOUT_S) -> T:
         """Run ``coro`` on the background loop and return its result (or raise its error)."""
         return self.loop.run(coro, timeout)
-
-    def cancel(self, cancel: Callable[[str], bool], key: str) -> bool:
-        """Call a task's ``cancel`` (``service.evals.cancel``, ...) on the background loop,
-        where its task runs: asyncio tasks are not cancelled safely from another thread."""
-
-        async def on_loop() -> bool:
-            return cancel(key)
-
-        return self.run(on_loop())
 
     @property
     def offline_model(self) -> bool:

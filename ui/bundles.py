@@ -9,10 +9,10 @@ from coach.errors import CoachError
 from coach.sessions.bundles import (
     MAX_BUNDLE_BYTES,
     BundleError,
-    import_bundle,
     read_bundle,
     too_large,
 )
+from ui.access import workbench
 from ui.app_runtime import AppRuntime
 from ui.render import show_error
 
@@ -37,7 +37,7 @@ def import_form(runtime: AppRuntime) -> None:
         if uploaded.size > MAX_BUNDLE_BYTES:
             raise BundleError([too_large(uploaded.size)])
         bundle = read_bundle(uploaded.getvalue())
-        stored = runtime.run(import_bundle(runtime.db, bundle, keep_ids=keep_ids))
+        stored = runtime.run(workbench(runtime).import_bundle(bundle, keep_ids=keep_ids))
     except BundleError as e:
         # Paths and values from the file: shown as text, never as Markdown.
         st.warning(

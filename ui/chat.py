@@ -32,8 +32,9 @@ from coach.persistence.records import (
 )
 from coach.service import CoachService, TurnHandle, TurnResult, validate_user_message
 from coach.sessions.bundles import export_session
+from ui.access import workbench
 from ui.app_runtime import AppRuntime
-from ui.render import safe_markdown, show_error
+from ui.render import safe_markdown, show_error, stop_on_error
 
 #: How many of the newest messages the chat shows.
 CHAT_MESSAGES = 100
@@ -123,7 +124,7 @@ def open_session(user_id: str, session_id: str) -> None:
 
 def session_chooser(runtime: AppRuntime, current_user: str | None) -> None:
     """Pick a returning client and one of their sessions, or start with a new client."""
-    db, service = runtime.db, runtime.service
+    db = runtime.db
     returning, new = st.columns(2, gap="large")
     with returning:
         st.markdown("**Returning client**")
@@ -157,7 +158,8 @@ def session_chooser(runtime: AppRuntime, current_user: str | None) -> None:
                 if st.button("Continue this session", key="coach_continue", type="primary"):
                     open_session(chosen, picked)
             if st.button("New session for this client", key="coach_new_session_for"):
-                info = runtime.run(service.start_session(chosen))
+                with stop_on_error(runtime):
+                    info = runtime.run(workbench(runtime).start_session(chosen))
                 open_session(info.user_id, info.session_id)
     with new:
         st.markdown("**New client**")
@@ -165,7 +167,8 @@ def session_chooser(runtime: AppRuntime, current_user: str | None) -> None:
             "Name", key="coach_new_name", placeholder="What should the coach call them?"
         )
         if st.button("Start coaching", key="coach_start", type="primary"):
-            info = runtime.run(service.start_session(user_name=name.strip() or None))
+            with stop_on_error(runtime):
+                info = runtime.run(workbench(runtime).start_session(user_name=name.strip() or None))
             open_session(info.user_id, info.session_id)
 
 
@@ -235,16 +238,16 @@ def hand_over_pending(runtime: AppRuntime, user_id: str, session_id: str) -> Non
     st.session_state[PENDING_KEY] = None
     if pending["session_id"] != session_id:
         return
-    service = runtime.service
+    acting = workbench(runtime)
     try:
         if pending["kind"] == "send":
             runtime.run(
-                service.submit(
+                acting.send_message(
                     user_id, session_id, pending["text"], client_message_id=pending["id"]
                 )
             )
         else:
-            runtime.run(service.retry(user_id, session_id, pending["id"]))
+            runtime.run(acting.retry_turn(user_id, session_id, pending["id"]))
     except (CoachError, TimeoutError) as e:
         show_error(e, runtime)
         if pending["kind"] == "send":

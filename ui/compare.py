@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
-from coach.costs import PRICES_SETTING, Price, turn_cost
+from coach.costs import PRICES_SETTING, Price, turn_cost, usd_text
 from coach.persistence.records import TurnSummary
 from coach.sessions.compare import (
     Comparison,
@@ -149,8 +149,7 @@ def _cost(turn: TurnSummary, prices: Mapping[str, Price]) -> str:
     tokens = f"{turn.input_tokens or 0:,} in / {turn.output_tokens or 0:,} out tokens"
     latency = "—" if turn.latency_ms is None else f"{turn.latency_ms:,.0f} ms"
     usd = turn_cost(prices, turn.provider, turn.model, turn.input_tokens, turn.output_tokens)
-    cost = "cost unknown" if usd is None else f"${usd:,.4f}"
-    return f"{tokens} · {latency} · {cost} · {turn.provider}/{turn.model}"
+    return f"{tokens} · {latency} · {usd_text(usd)} · {turn.provider}/{turn.model}"
 
 
 def _turn(row: TurnRow, prices: Mapping[str, Price], *, first: bool) -> None:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from coach.costs import Priced
 from coach.enums import JobStatus
 from coach.evals.report import Rate, RunReport, ScenarioReport
 from coach.persistence.records import EvalConversation, EvalRun
@@ -52,14 +51,6 @@ def delta_colour(delta: float | None) -> str:
     if delta is None or pd.isna(delta) or delta == 0:
         return ""
     return colour(1.0 if delta > 0 else 0.0)
-
-
-def cost_text(cost: Priced) -> str:
-    """Short, for a table cell: ``$0.0123``, ``no price``, or ``$0.0123 + no price`` (the
-    models without one are in ``Priced.describe``)."""
-    if cost.known:
-        return f"${cost.usd:,.4f}"
-    return "no price" if not cost.usd else f"${cost.usd:,.4f} + no price"
 
 
 def is_failed(c: EvalConversation) -> bool:
@@ -119,7 +110,7 @@ def scenarios_frame(report: RunReport) -> pd.DataFrame:
                 "turns": s.turns,
                 "tokens in": s.input_tokens,
                 "tokens out": s.output_tokens,
-                "cost": cost_text(s.cost),
+                "cost": s.cost.short(),
                 "latency p50 (ms)": s.latency_p50_ms,
                 "latency p95 (ms)": s.latency_p95_ms,
             }

@@ -31,6 +31,7 @@ from coach.prompts.library import PromptPin
 from coach.prompts.store import ACTIVE
 from coach.sessions.jobs import JobHandle
 from ui import eval_tables as tables
+from ui.access import workbench
 from ui.app_runtime import AppRuntime
 from ui.render import escape_markdown, show_error, stop_on_error
 from ui.tables import TIME_FORMAT
@@ -45,10 +46,6 @@ REFRESH_S = 3.0
 SCENARIO_VERSIONS = "each scenario's own"
 #: The views of the page, as tabs.
 VIEWS = ("Report", "Conversations", "Prompt versions × scenarios", "Compare runs")
-
-
-def _by() -> str:
-    return str(st.session_state.get("prompt_author") or "")
 
 
 # -- starting a run ------------------------------------------------------------------------------
@@ -142,7 +139,7 @@ def start_form(runtime: AppRuntime) -> str | None:
     try:
         pin = PromptPin.parse(None if label == SCENARIO_VERSIONS else label, versions)
         started = runtime.run(
-            runtime.service.evals.start(
+            workbench(runtime).start_eval(
                 [by_name[n] for n in chosen],
                 repeats=int(repeats),
                 concurrency=int(concurrency),
@@ -151,7 +148,6 @@ def start_form(runtime: AppRuntime) -> str | None:
                 model=model.strip() or None,
                 client_model=client_model.strip() or None,
                 cached=cached,
-                by=_by(),
             )
         )
     except CoachError as e:
@@ -254,7 +250,6 @@ class Following:
 
 def run_status(runtime: AppRuntime, run: EvalRun, handle: JobHandle | None) -> Following:
     """The run's progress with Cancel while it plays, or how it ended with Resume."""
-    jobs = runtime.service.evals
     total = run.total
     with st.container(border=True):
         if handle is not None:
@@ -263,7 +258,8 @@ def run_status(runtime: AppRuntime, run: EvalRun, handle: JobHandle | None) -> F
                 text=_progress(handle.done, total, time.monotonic() - handle.started),
             )
             if st.button("Cancel the run", key="eval_cancel", icon="⏹️"):
-                runtime.cancel(jobs.cancel, run.id)
+                with stop_on_error(runtime):
+                    runtime.run(workbench(runtime).cancel_eval(run.id))
             return Following(run, handle, bar, drawn=handle.done)
         done = len(run.played)
         if run.status is JobStatus.RUNNING:
@@ -292,7 +288,7 @@ def run_status(runtime: AppRuntime, run: EvalRun, handle: JobHandle | None) -> F
             icon="⏯️",
         ):
             try:
-                runtime.run(jobs.resume(run.id, by=_by()))
+                runtime.run(workbench(runtime).resume_eval(run.id))
             except CoachError as e:
                 show_error(e, runtime)
             else:

@@ -23,6 +23,7 @@ from coach.prompts.library import PromptPin
 from coach.prompts.store import ACTIVE
 from coach.turns.experiments import ExperimentProgress, experiment_trial
 from coach.turns.trials import MAX_RUNS, stored_actions
+from ui.access import workbench
 from ui.app_runtime import AppRuntime
 from ui.render import escape_markdown, safe_markdown, show_error, stop_on_error
 from ui.tables import TIME_FORMAT
@@ -84,14 +85,13 @@ def try_form(
     try:
         pin = PromptPin.parse(None if label == ACTIVE_VERSIONS else label, chosen_versions)
         started = runtime.run(
-            runtime.service.experiments.start(
+            workbench(runtime).try_turn(
                 session_id,
                 seq,
                 runs=int(runs),
                 pin=pin,
                 model=model if model != client.model else None,
                 name=name,
-                by=str(st.session_state.get("prompt_author") or ""),
             )
         )
     except CoachError as e:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
+from coach.costs import Priced
 from coach.enums import TurnStatus
 from coach.errors import CoachError
 from coach.inspection import (
@@ -37,12 +38,13 @@ from coach.persistence.records import TurnRecord
 from coach.prompts.library import PromptPin, describe_pin
 from coach.prompts.store import ACTIVE
 from ui import experiments, lineage
+from ui.access import workbench
 from ui.app_runtime import AppRuntime
 from ui.charts import phase_timeline_chart
 from ui.chat import user_name
 from ui.paging import current_cursor, pager
 from ui.render import escape_markdown, json_view, safe_markdown, show_error, stop_on_error
-from ui.tables import sessions_table
+from ui.tables import session_costs, sessions_table
 
 MESSAGES_PER_PAGE = 50
 TURNS_PER_PAGE = 20
@@ -64,7 +66,7 @@ def page_picker(label: str, total: int, per_page: int, key: str) -> int:
     return (int(number) - 1) * per_page
 
 
-def header(view: SessionView) -> None:
+def header(runtime: AppRuntime, view: SessionView) -> None:
     summary = view.summary
     name = user_name(view.user, view.user_id)
     prompts = describe_pin(view.context.user_data if view.context else {})
@@ -73,7 +75,7 @@ def header(view: SessionView) -> None:
         f"prompts: {prompts}"
     )
     # The phase and the time get wider columns: in five equal ones their values were cut off.
-    columns = st.columns([2, 1, 1, 1, 2])
+    columns = st.columns([2, 1, 1, 1, 1, 2])
     state = view.state.state if view.state else summary.state
     columns[0].metric(
         f"Phase {phase_number(state)} of 6" if state else "Phase",
@@ -82,8 +84,10 @@ def header(view: SessionView) -> None:
     columns[1].metric("Messages", summary.message_count)
     columns[2].metric("Turns", summary.turn_count)
     columns[3].metric("Identities", len(view.identities))
+    cost = session_costs(runtime, [summary]).get(view.session_id, Priced())
+    columns[4].metric("Cost", cost.short(), help=cost.describe())
     last = summary.last_activity_at
-    columns[4].metric("Last activity (UTC)", last.strftime("%Y-%m-%d %H:%M") if last else "—")
+    columns[5].metric("Last activity (UTC)", last.strftime("%Y-%m-%d %H:%M") if last else "—")
 
 
 def state_tab(runtime: AppRuntime, view: SessionView) -> None:
@@ -249,7 +253,7 @@ def turns_tab(runtime: AppRuntime, view: SessionView) -> None:
             runtime.db.list_turns(view.session_id, after_seq=start, limit=TURNS_PER_PAGE)
         )
     st.caption(f"Turns {start + 1}–{start + len(turns)} of {total:,}.")
-    table(turn_rows(turns), key="turns_table")
+    table(turn_rows(turns, runtime.settings.model_prices), key="turns_table")
     for turn in turns:
         applied = sum(1 for x in turn.actions if x.status.value == "applied")
         refused = " · phase change refused" if turn.transition_refused_reason else ""
@@ -352,7 +356,7 @@ def _pin_controls(runtime: AppRuntime, view: SessionView) -> None:
         if st.form_submit_button("Apply to this session"):
             try:
                 pin = PromptPin.parse(None if label == NO_PIN else label, versions)
-                runtime.run(runtime.service.pin_prompts(view.user_id, view.session_id, pin))
+                runtime.run(workbench(runtime).pin_prompts(view.user_id, view.session_id, pin))
             except CoachError as e:
                 show_error(e, runtime)
             else:
@@ -373,7 +377,7 @@ def user_tab(runtime: AppRuntime, view: SessionView) -> None:
                 user_id=view.user_id, limit=USER_SESSIONS_PER_PAGE, cursor=cursor
             )
         )
-    sessions_table(sessions.items, key="user_sessions")
+    sessions_table(runtime, sessions.items, key="user_sessions")
     pager("user_sessions_pages", sessions.next_cursor)
 
 
@@ -387,7 +391,7 @@ def delete_controls(runtime: AppRuntime, view: SessionView) -> None:
         )
         if st.button("Delete session", type="primary", disabled=not sure, key="delete_session"):
             with stop_on_error(runtime):
-                runtime.run(runtime.db.delete_session(view.session_id))
+                runtime.run(workbench(runtime).delete_session(view.session_id))
             _deleted(f"Session {view.session_id} was deleted.")
     with user_column:
         sure = st.checkbox(
@@ -396,7 +400,7 @@ def delete_controls(runtime: AppRuntime, view: SessionView) -> None:
         )
         if st.button("Delete user", type="primary", disabled=not sure, key="delete_user"):
             with stop_on_error(runtime):
-                runtime.run(runtime.db.delete_user(view.user_id))
+                runtime.run(workbench(runtime).delete_user(view.user_id))
             _deleted(f"User {view.user_id} and all their data were deleted.")
 
 

@@ -16,9 +16,9 @@ import streamlit as st
 
 from coach.enums import JobStatus, OriginKind
 from coach.errors import CoachError
-from coach.evals.make import scenario_from_session
 from coach.persistence.records import SessionOrigin
 from coach.prompts.library import PromptPin
+from ui.access import workbench
 from ui.app_runtime import AppRuntime
 from ui.render import show_error, stop_on_error
 
@@ -92,15 +92,15 @@ def fork_button(runtime: AppRuntime, session_id: str, seq: int) -> None:
     """Fork the session after turn ``seq``: into a copy of its client (identities as they were
     then), or for the same client (sharing the client's identities as they are now)."""
     copy, same = st.columns(2)
-    jobs = runtime.service.sessions
+    acting = workbench(runtime)
     if copy.button(f"Fork after turn {seq}", key=f"fork_{seq}", icon="🍴"):
-        _start(runtime, lambda: jobs.fork(session_id, seq, by=_by()))
+        _start(runtime, lambda: acting.fork(session_id, seq))
     if same.button(
         f"Fork after turn {seq} for the same client",
         key=f"fork_same_{seq}",
         help="A new session of this client: it shares the client's identities as they are now",
     ):
-        _start(runtime, lambda: jobs.fork(session_id, seq, same_client=True, by=_by()))
+        _start(runtime, lambda: acting.fork(session_id, seq, same_client=True))
 
 
 def replay_controls(runtime: AppRuntime, session_id: str) -> None:
@@ -129,7 +129,7 @@ def replay_controls(runtime: AppRuntime, session_id: str) -> None:
 
     def start() -> SessionOrigin:
         pin = PromptPin.parse(label.strip() or None, versions)
-        return runtime.service.sessions.replay(session_id, live=live, pin=pin, by=_by())
+        return workbench(runtime).replay(session_id, live=live, pin=pin)
 
     _start(runtime, start)
 
@@ -157,7 +157,8 @@ def follow_making(runtime: AppRuntime) -> None:
             bar = st.progress(0.0, text="Starting…")
             cancel = st.button("Cancel", key="lineage_cancel")
         if cancel:
-            runtime.cancel(jobs.cancel, session_id)
+            with stop_on_error(runtime):
+                runtime.run(workbench(runtime).cancel_replay(session_id))
         seen = 0
         while True:
             progress = runtime.run(handle.wait(seen, within_s=0.5))
@@ -208,10 +209,6 @@ def follow_making(runtime: AppRuntime) -> None:
             st.rerun()
 
 
-def _by() -> str:
-    return str(st.session_state.get("prompt_author") or "")
-
-
 def make_scenario(runtime: AppRuntime, session_id: str, turns: int) -> None:
     """Make an eval scenario that continues this session after turn N with its client's words
     (the session is copied beside it as its fixture), written to ``COACH_SCENARIOS_DIR``."""
@@ -238,10 +235,11 @@ def make_scenario(runtime: AppRuntime, session_id: str, turns: int) -> None:
         submitted = st.form_submit_button("Make the scenario", icon="📏")
     if submitted:
         try:
-            made = runtime.run(
-                scenario_from_session(runtime.db, session_id, int(at_turn), name=name.strip())
+            made, path = runtime.run(
+                workbench(runtime).make_scenario(
+                    session_id, int(at_turn), name=name.strip(), directory=directory
+                )
             )
-            path = made.write(directory)
         except CoachError as e:
             show_error(e, runtime)
             return

@@ -13,8 +13,9 @@ from coach.errors import CoachError
 from coach.persistence.records import PromptLabel, PromptVersion, SessionSummary
 from coach.prompts import lab
 from coach.prompts.loader import PromptError
-from coach.prompts.store import ACTIVE, DEFAULT
+from coach.prompts.store import DEFAULT
 from ui import experiments
+from ui.access import current_actor, workbench
 from ui.app_runtime import AppRuntime
 from ui.render import show_error, stop_on_error
 from ui.tables import TIME_FORMAT
@@ -116,23 +117,25 @@ def editor(
             st.code(rendered, language="markdown", wrap_lines=True)
     with st.form(f"prompt_save_{part}", border=False):
         note = st.text_input("What changed and why", key="prompt_note")
-        author = st.text_input("Your name", value=_author(), key="prompt_author")
+        if current_actor(runtime).via == "off":  # signed in: the author is who signed in
+            st.text_input("Your name", value=_typed_author(), key="prompt_author")
         if st.form_submit_button("Save as a new version", type="primary"):
-            _save(runtime, part, text or "", author=author, note=note)
+            _save(runtime, part, text or "", note=note)
 
 
-def _author() -> str:
-    """The name the coach gave in the editor (for saves and activations), or "coach"."""
+def _typed_author() -> str:
+    """The name the coach gave in the editor (for saves, activations, forks and runs), or
+    "coach"."""
     name = st.session_state.get("prompt_author")
     return name.strip() if isinstance(name, str) and name.strip() else "coach"
 
 
-def _save(runtime: AppRuntime, part: str, text: str, *, author: str, note: str) -> None:
+def _save(runtime: AppRuntime, part: str, text: str, *, note: str) -> None:
     if not note.strip():
         st.error("Say what changed in a note before saving.", icon="🚫")
         return
     try:
-        saved = runtime.run(lab.save_edit(runtime.db, part, text, author=author, note=note))
+        saved = runtime.run(workbench(runtime).save_prompt(part, text, note=note))
     except CoachError as e:
         show_error(e, runtime)
         return
@@ -192,7 +195,7 @@ def activate(
 def _activate(runtime: AppRuntime, part: str, version: int, seen: int | None) -> None:
     try:
         moved = runtime.run(
-            runtime.db.set_prompt_label(part, ACTIVE, version, expected_revision=seen, by=_author())
+            workbench(runtime).activate_prompt(part, version, expected_revision=seen)
         )
     except CoachError as e:
         st.session_state[FLASH_KEY] = f"error: {e}"

@@ -14,9 +14,9 @@ from typing import Any
 
 import streamlit as st
 
-from coach.demo import play_demo
 from coach.enums import CoachingState, IdentityState
 from coach.errors import (
+    AccessDeniedError,
     CoachError,
     ConcurrencyError,
     ConfigurationError,
@@ -89,6 +89,9 @@ def show_error(
     """
     if isinstance(error, InputError):
         st.warning(str(error), icon="✋")
+        return
+    if isinstance(error, AccessDeniedError):
+        st.warning(str(error), icon="🔒")
         return
     if runtime is not None:
         database = runtime.settings.describe()["database"]
@@ -194,6 +197,8 @@ def demo_offer(runtime: AppRuntime, *, key: str) -> StartedSession | None:
         icon="🌱",
     )
     if st.button("Load demo data", key=key, type="primary", icon="🌱"):
-        with st.spinner("Replaying the demo session…"):
-            return runtime.run(play_demo(runtime.db))
+        from ui.access import workbench  # it shows errors with this module
+
+        with st.spinner("Replaying the demo session…"), stop_on_error(runtime):
+            return runtime.run(workbench(runtime).load_demo())
     return None

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from coach import costs
+from coach.costs import Priced
 from coach.inspection import phase_label, phase_number
 from coach.persistence.records import SessionSummary
+from ui.app_runtime import AppRuntime
 
 #: Minutes are enough in tables; the full times are in the inspector.
 TIME_FORMAT = "YYYY-MM-DD HH:mm"
@@ -22,11 +25,21 @@ _SESSION_COLUMNS = [
     "turns",
     "created",
     "last activity",
+    "cost",
     "inspect",
 ]
 
 
-def sessions_frame(sessions: Sequence[SessionSummary]) -> pd.DataFrame:
+def session_costs(runtime: AppRuntime, sessions: Sequence[SessionSummary]) -> dict[str, Priced]:
+    """What each session's turns cost (a session without turns: nothing)."""
+    usage = runtime.run(runtime.db.list_model_usage([s.session_id for s in sessions]))
+    return costs.session_costs(runtime.settings.model_prices, usage)
+
+
+def sessions_frame(
+    sessions: Sequence[SessionSummary], costs: Mapping[str, Priced] | None = None
+) -> pd.DataFrame:
+    free = Priced()
     return pd.DataFrame(
         [
             {
@@ -37,6 +50,7 @@ def sessions_frame(sessions: Sequence[SessionSummary]) -> pd.DataFrame:
                 "turns": s.turn_count,
                 "created": s.created_at,
                 "last activity": s.last_activity_at,
+                "cost": (costs or {}).get(s.session_id, free).short(),
                 "inspect": f"inspector?session_id={s.session_id}",
             }
             for s in sessions
@@ -46,12 +60,16 @@ def sessions_frame(sessions: Sequence[SessionSummary]) -> pd.DataFrame:
 
 
 def sessions_table(
-    sessions: Sequence[SessionSummary], *, key: str, selectable: bool = False
+    runtime: AppRuntime,
+    sessions: Sequence[SessionSummary],
+    *,
+    key: str,
+    selectable: bool = False,
 ) -> Any:
-    """The sessions as a table with an "Open ↗" link each; with ``selectable``, one row can be
-    selected (the return value's ``selection.rows``)."""
+    """The sessions as a table with their cost and an "Open ↗" link each; with
+    ``selectable``, one row can be selected (the return value's ``selection.rows``)."""
     return st.dataframe(
-        sessions_frame(sessions),
+        sessions_frame(sessions, session_costs(runtime, sessions)),
         key=key,
         on_select="rerun" if selectable else "ignore",
         selection_mode="single-row",

@@ -4,11 +4,12 @@ and summary rows of the turns and their actions."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from coach.costs import Price, turn_cost, usd_text
 from coach.enums import ActionStatus, CoachingState, TurnStatus
 from coach.models import PHASE_ORDER
 from coach.persistence.records import TurnOutline, TurnSummary
@@ -149,8 +150,10 @@ def timeline_points(
 # --- turns --------------------------------------------------------------------------------------
 
 
-def turn_rows(turns: Iterable[TurnSummary]) -> list[dict[str, Any]]:
-    """One summary row per turn."""
+def turn_rows(
+    turns: Iterable[TurnSummary], prices: Mapping[str, Price] | None = None
+) -> list[dict[str, Any]]:
+    """One summary row per turn (with ``prices``, its cost too)."""
     rows = []
     for turn in turns:
         applied = sum(1 for a in turn.actions if a.status is ActionStatus.APPLIED)
@@ -168,6 +171,11 @@ def turn_rows(turns: Iterable[TurnSummary]) -> list[dict[str, Any]]:
                 "at": turn.created_at,
             }
         )
+        if prices is not None:
+            usd = turn_cost(
+                prices, turn.provider, turn.model, turn.input_tokens, turn.output_tokens
+            )
+            rows[-1]["cost"] = usd_text(usd)
     return rows
 
 

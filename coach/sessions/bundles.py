@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from coach.errors import InputError
 from coach.inspection.session import load_turn_outlines
 from coach.persistence import rules
-from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
+from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
     IdentityRecord,
     PromptVersion,
@@ -38,6 +38,7 @@ from coach.persistence.records import (
     new_id,
     utcnow,
 )
+from coach.sessions.listing import all_sessions
 
 BUNDLE_FORMAT: Final = "identity-coach-bundle"
 BUNDLE_VERSION: Final = 2
@@ -112,14 +113,7 @@ async def export_user(db: DatabaseInterface, user_id: str) -> Bundle:
     """
     if await db.get_user(user_id) is None:
         raise InputError(f"user {user_id} does not exist")
-    summaries = []
-    cursor = None
-    while True:
-        page = await db.list_sessions(user_id=user_id, limit=MAX_PAGE_SIZE, cursor=cursor)
-        summaries += page.items
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    summaries = await all_sessions(db, user_id=user_id)
     return await _bundle(db, user_id, sorted(summaries, key=lambda s: s.created_at))
 
 

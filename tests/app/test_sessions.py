@@ -78,3 +78,26 @@ def test_filters_by_phase_search_and_user(app: AppTest) -> None:
     app.run()
     no_exception(app)
     assert sessions_table(app) == [other.session_id]
+
+
+def test_each_session_shows_its_cost_and_an_unpriced_model_says_so(app: AppTest) -> None:
+    info = load_demo()  # the scripted model: free
+    open_page(app, "pages/sessions.py")
+    assert list(app.dataframe[1].value["cost"]) == ["$0.0000"]
+
+    rt = runtime()
+    [last] = rt.run(rt.db.list_turns(info.session_id, after_seq=9, limit=1))
+    stored = rt.run(rt.db.get_turn(info.session_id, last.seq or 0))
+    assert stored is not None
+    priced = stored.model_copy(
+        update={"seq": None, "provider": "openai", "model": "mystery-model", "user_message_id": "m"}
+    )
+    rt.run(rt.db.save_turn(priced))
+    open_page(app, "pages/sessions.py")
+    assert list(app.dataframe[1].value["cost"]) == ["no price"]
+    at = open_page(app, "pages/inspector.py", session_id=info.session_id, tab="Turns")
+    cost = next(m for m in at.metric if m.label == "Cost")
+    assert cost.value == "no price"
+    assert "openai/mystery-model: no price" in (cost.proto.help or "")
+    turns = next(d.value for d in at.dataframe if "cost" in d.value.columns)
+    assert list(turns["cost"])[-2:] == ["$0.0000", "no price"]

@@ -22,7 +22,15 @@ def test_a_deep_link_on_a_fresh_server_goes_through_the_router(
     nav = page.get_by_test_id("stSidebarNav")
     # The router's navigation (titles and icons), not the file names of pages/.
     expect(nav.get_by_role("link")).to_have_text(
-        ["💬Coach", "🗂️Sessions", "🔎Session inspector", "🧪Prompts", "↔️Compare", "📏Evals"]
+        [
+            "💬Coach",
+            "🗂️Sessions",
+            "🔎Session inspector",
+            "🧪Prompts",
+            "↔️Compare",
+            "📏Evals",
+            "🛠️Admin",
+        ]
     )
     # The sidebar line app.py writes: the model in use, the key only as "set".
     sidebar = page.get_by_test_id("stSidebar")

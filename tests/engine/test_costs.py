@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from coach.config import Settings
-from coach.costs import Price, total_cost, turn_cost
+from coach.costs import Price, Priced, session_costs, total_cost, turn_cost, usd_text
 from coach.demo import play_demo
+from coach.enums import CoachingState, TurnStatus
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence.memory import InMemoryDatabase
+from coach.persistence.records import TurnRecord, new_id
 from coach.service import CoachService
 from coach.sessions.compare import compare_sessions
 
@@ -57,3 +59,37 @@ async def test_compare_gives_each_sides_cost() -> None:
     assert found.b.cost.usd == pytest.approx(expected) and expected > 0
     unpriced = await compare_sessions(db, demo.session_id, origin.session_id)
     assert unpriced.b.cost.unpriced == ["openai/gpt-x"]
+
+
+async def test_each_session_costs_its_turns_and_an_unknown_model_shows_no_price() -> None:
+    db = InMemoryDatabase()
+    for session_id, model, tokens in (
+        ("s1", "gpt-x", 1_000_000),
+        ("s1", "gpt-x", 1_000_000),
+        ("s2", "gpt-z", 10),
+        ("s2", "gpt-x", 500_000),
+    ):
+        await db.save_turn(
+            TurnRecord(
+                user_id="u",
+                session_id=session_id,
+                user_message_id=new_id(),
+                status=TurnStatus.OK,
+                state_before=CoachingState.INTRODUCTION,
+                state_after=CoachingState.INTRODUCTION,
+                provider="openai",
+                model=model,
+                input_tokens=tokens,
+                output_tokens=0,
+            )
+        )
+    costs = session_costs(PRICES, await db.list_model_usage(["s1", "s2", "s3"]))
+
+    assert costs["s1"].usd == pytest.approx(2.0) and costs["s1"].short() == "$2.0000"
+    assert costs["s2"].short() == "$0.5000 + no price"
+    assert "openai/gpt-z: no price" in costs["s2"].describe()
+    assert "s3" not in costs  # no turns, nothing spent
+    only_unknown = session_costs(PRICES, await db.list_model_usage(["s2"]))
+    assert Priced(unpriced=["openai/gpt-z"]).short() == "no price"
+    assert usd_text(None) == "no price" and usd_text(0.0) == "$0.0000"
+    assert only_unknown["s2"].unpriced == ["openai/gpt-z"]
