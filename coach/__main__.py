@@ -1,7 +1,8 @@
 """Terminal entry point:
 ``python -m coach {init-db,prompts,try,fork,replay,compare,export,import,eval,demo-data,chat}``.
 
-Settings come from the environment (``COACH_*``), as in the app; see ``coach/config.py``.
+Settings come from the environment (``COACH_*``), as in the app; see ``coach/config.py``. Logs
+go to standard error as they say (``COACH_LOG_*``; ``coach.logs``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from coach.errors import CoachError
 from coach.evals import cli as eval_commands
 from coach.llm.base import TextDelta
 from coach.llm.scripted import ScriptedLLMClient
+from coach.logs import configure_logging
 from coach.models import PHASE_ORDER
 from coach.persistence.base import DatabaseInterface
 from coach.prompts import cli as prompt_commands
@@ -56,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "provider", None):
         overrides["llm_provider"] = args.provider
     settings = Settings.resolve(overrides)
+    # In a terminal the turn lines would interleave with the chat and the tables: only
+    # warnings, unless a level is asked for.
+    quiet = "log_level" not in settings.model_fields_set
+    configure_logging(settings.model_copy(update={"log_level": "WARNING"}) if quiet else settings)
     try:
         return asyncio.run(run(args, settings))
     except CoachError as e:

@@ -26,6 +26,7 @@ from coach.assembly import build_service, open_database, open_llm_client
 from coach.background import BackgroundLoop
 from coach.config import Settings
 from coach.llm.base import LLMClient
+from coach.logs import configure_logging
 from coach.persistence.base import DatabaseInterface
 from coach.service import CoachService
 
@@ -129,5 +130,8 @@ def _release(runtime: AppRuntime) -> None:
 @st.cache_resource(show_spinner="Starting the coach…", on_release=_release)
 def get_runtime() -> AppRuntime:
     """The process's runtime, built on first use from ``st.secrets`` and the environment
-    (the environment wins). A failure is not cached: the next rerun tries again."""
-    return build_runtime(Settings.resolve(read_secrets()))
+    (the environment wins), with the process's logging configured. A failure is not cached:
+    the next rerun tries again."""
+    settings = Settings.resolve(read_secrets())
+    configure_logging(settings)
+    return build_runtime(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,10 +15,13 @@ from pydantic import BaseModel, Field
 
 from coach.enums import CoachingState, TurnStatus
 from coach.llm.base import TextDelta
+from coach.logs import CONTENT, content_logged, without_content
 from coach.persistence.records import ActionResultRecord, MessageRecord, TurnSummary
 
 #: How long ``TurnHandle.events`` waits for the next event before looking again.
 FOLLOW_WAIT_S = 10.0
+
+logger = logging.getLogger(__name__)
 
 
 class TurnResult(BaseModel):
@@ -75,6 +79,37 @@ class TurnResult(BaseModel):
 
 
 TurnEvent = TextDelta | TurnResult
+
+
+def log_turn_ended(
+    result: TurnResult, *, provider: str, model: str, user_message: str | None = None
+) -> None:
+    """Log the end of a turn (``turn.ended``) for operators: its ids, status, timings and
+    tokens, and the error of a failed one. What the client and the coach said (the messages,
+    and what an error quotes of the model's reply) is added only when ``log_content`` is
+    configured."""
+    content = content_logged()
+    fields: dict[str, object] = {
+        "session_id": result.session_id,
+        "user_id": result.user_id,
+        "seq": result.turn_seq,
+        "message_id": result.user_message_id,
+        "status": result.status.value,
+        "latency_ms": _rounded(result.latency_ms),
+        "time_to_first_token_ms": _rounded(result.ttft_ms),
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "provider": provider,
+        "model": model,
+        "error": result.error if content or not result.error else without_content(result.error),
+    }
+    if content:
+        fields[CONTENT] = {"user_message": user_message, "reply": result.reply or None}
+    logger.log(logging.INFO if result.ok else logging.WARNING, "turn.ended", extra=fields)
+
+
+def _rounded(ms: float | None) -> float | None:
+    return None if ms is None else round(ms, 1)
 
 
 class Changes:

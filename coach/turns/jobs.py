@@ -45,7 +45,7 @@ from coach.prompts import RenderedPrompt
 from coach.prompts.library import PromptLibrary
 from coach.prompts.variables import PROMPT_VARIABLES, SUMMARY_MESSAGE, phase_variables
 from coach.state_machine import apply_transition, evaluate_transition
-from coach.turns.events import TurnHandle, TurnResult
+from coach.turns.events import TurnHandle, TurnResult, log_turn_ended
 from coach.turns.recovery import recover_interrupted
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class TurnJobs:
             handle = TurnHandle(user_id, session_id, pending.seq or 0, message_id)
             self._running[(session_id, handle.seq)] = handle
             task = asyncio.get_running_loop().create_task(
-                self._run(handle, pending), name=f"turn {session_id}#{handle.seq}"
+                self._run(handle, pending, text), name=f"turn {session_id}#{handle.seq}"
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -179,8 +179,9 @@ class TurnJobs:
 
     # -- running -----------------------------------------------------------------------------------
 
-    async def _run(self, handle: TurnHandle, pending: TurnRecord) -> None:
-        """The turn's task: always ends with the turn stored ``ok`` or ``failed``, or, when not
+    async def _run(self, handle: TurnHandle, pending: TurnRecord, text: str) -> None:
+        """The turn's task: always ends with the turn stored ``ok`` or ``failed`` (and logged,
+        ``turn.ended``; ``text``, the user's message, only when configured), or, when not
         even that can be stored, with the error given to every follower (and logged, since
         nobody may be looking); the turn then stays pending until recovery marks it (this
         engine's recovery too, although the turn's owner, this process, is alive)."""
@@ -202,6 +203,10 @@ class TurnJobs:
             handle.fail(e)
             if not isinstance(e, Exception):
                 raise
+        else:
+            log_turn_ended(
+                result, provider=pending.provider, model=pending.model, user_message=text
+            )
         finally:
             self._running.pop((handle.session_id, handle.seq), None)
 

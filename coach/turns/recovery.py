@@ -12,6 +12,7 @@ from coach.errors import ConcurrencyError
 from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
 from coach.persistence.records import TurnCommit, TurnSummary, utcnow
 from coach.process import Owned, is_orphaned
+from coach.turns.events import TurnResult, log_turn_ended
 
 K = TypeVar("K", bound=Hashable)
 
@@ -33,7 +34,8 @@ async def recover_interrupted(
     abandoned: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
 ) -> list[TurnSummary]:
     """Mark the pending turns whose process is gone as failed ("interrupted"), so they can be
-    retried. A turn whose process still runs is never marked (``process.is_orphaned``).
+    retried, and log their end. A turn whose process still runs is never marked
+    (``process.is_orphaned``).
 
     Args:
         session_id: only this session's pending turns (a page opening it); default: every
@@ -61,6 +63,9 @@ async def recover_interrupted(
         except ConcurrencyError:
             continue  # it finished meanwhile
         marked.append(failed.summary())
+        log_turn_ended(
+            TurnResult.from_turn(failed, None), provider=failed.provider, model=failed.model
+        )
     return marked
 
 
