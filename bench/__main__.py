@@ -28,6 +28,7 @@ BENCHMARKS = (
     "trials",
     "replay",
     "evals",
+    "first_text",
 )
 PG_ENV = ("COACH_BENCH_POSTGRES_URL", "COACH_TEST_POSTGRES_URL")
 
@@ -168,6 +169,16 @@ async def main(args: argparse.Namespace) -> int:
         result = await evals.run(config=evals_config, pg_server_url=pg_url)
         all_targets["evals"] = result["targets"]
         saved.append(save_results(f"evals-{mode}", result, args.results_dir))
+
+    if "first_text" in selected:
+        from bench import first_text  # imported here: it loads the local model
+
+        ft_config = (
+            first_text.FirstTextConfig.quick() if args.quick else first_text.FirstTextConfig()
+        )
+        result = await first_text.run(config=ft_config)
+        all_targets["first_text"] = result["targets"]
+        saved.append(save_results(f"first-text-{mode}", result, args.results_dir))
 
     print("\nTargets:")
     for name, targets in all_targets.items():

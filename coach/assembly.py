@@ -66,11 +66,15 @@ def build_llm_client(settings: Settings) -> LLMClient:
         )
     if provider == "local":
         from coach.llm.local import DEFAULT_MAX_OUTPUT_TOKENS, LocalLLMClient
+        from coach.prompts.manager import PromptManager
 
         return LocalLLMClient(
             model_path=settings.local_model_path,
             n_ctx=settings.local_context_tokens,
             max_output_tokens=settings.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
+            # The project's own shared parts; a coach's other active versions are not read
+            # ahead (their prompts are simply read whole, as before).
+            warm_system_prefix=PromptManager.from_folder().shared_system_prefix(),
         )
     from coach.llm.scripted import ScriptedLLMClient
 
@@ -78,8 +82,9 @@ def build_llm_client(settings: Settings) -> LLMClient:
 
 
 async def open_llm_client(settings: Settings) -> LLMClient:
-    """The configured client, ready to answer: the local model is loaded (and warmed up) here,
-    so the first turn does not pay for it. Call it on the event loop that will use the client."""
+    """The configured client, ready to answer: the local model is loaded here, and reads the
+    prompts' shared beginning in the background, so the first turn does not pay for either.
+    Call it on the event loop that will use the client."""
     client = build_llm_client(settings)
     load = getattr(client, "load", None)
     if load is not None:

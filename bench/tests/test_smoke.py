@@ -102,6 +102,16 @@ async def test_engine_benchmark_runs() -> None:
     assert set(result["targets"]) >= {"flatness_ratio"}
 
 
+async def test_first_text_benchmark_runs() -> None:
+    from bench import first_text
+
+    result = await first_text.run(config=first_text.FirstTextConfig.quick())
+    [phase] = result["phases"].values()
+    assert phase["first"]["n"] == 1 and phase["next"]["n"] == 1
+    assert result["startup"][0]["warm_up_s"] >= result["startup"][0]["load_s"]
+    assert result["targets"]["worst_first_text_s"] > 0
+
+
 async def test_trials_benchmark_runs() -> None:
     from bench import trials
 

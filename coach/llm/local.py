@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,8 @@ from coach.errors import ConfigurationError, LLMError, LLMLengthError, cut_off
 from coach.llm.base import LLMClient, LLMRequest, StreamEvent, TextDelta, Usage
 from coach.llm.grammar import bounded_schema
 from coach.llm.parsing import ReplyAssembler
+
+logger = logging.getLogger(__name__)
 
 MODEL_NAME = "SmolLM2-135M-Instruct"
 #: Tokens of a reply when the request and the settings set none.
@@ -82,6 +85,9 @@ class LocalLLMClient(LLMClient):
         max_items: Arrays of the reply schema without ``maxItems`` get this bound in the grammar.
         max_nested_string: Strings below the top level of the reply schema without
             ``maxLength`` get this bound in the grammar.
+        warm_system_prefix: The text every system prompt begins with (the shared parts of the
+            coach's prompts). :meth:`load` has the model read it once, in the background, and
+            llama.cpp reuses that work for every prompt that begins with it.
 
     A tiny model under a grammar tends to loop inside open-ended parts of a schema (an array of
     actions, a free-form ``params`` object, a string in it) until the token limit cuts the reply
@@ -103,6 +109,7 @@ class LocalLLMClient(LLMClient):
         repeat_penalty: float = 1.1,
         max_items: int = 3,
         max_nested_string: int = 200,
+        warm_system_prefix: str = "",
     ) -> None:
         self.model = model
         self.model_path = Path(model_path) if model_path is not None else None
@@ -113,6 +120,7 @@ class LocalLLMClient(LLMClient):
         self.repeat_penalty = repeat_penalty
         self.max_items = max_items
         self.max_nested_string = max_nested_string
+        self.warm_system_prefix = warm_system_prefix
         self._llama: Any = None
         self._warm = False
         self._load_lock = threading.Lock()
@@ -155,22 +163,47 @@ class LocalLLMClient(LLMClient):
             return self._llama
 
     async def load(self) -> None:
-        """Load and warm up the model now (in a worker thread) rather than on the first request.
+        """Load the model now (in a worker thread) rather than on the first request, and start
+        warming it up in the background.
 
-        llama.cpp's first evaluation is much slower than the next ones (seconds on a busy
-        machine); an app calls this at startup so the first reply starts promptly.
+        The warm-up has the model read ``warm_system_prefix`` (or a word when there is none):
+        llama.cpp's first evaluation is much slower than the next ones, and a prompt that
+        begins with the prefix then only costs the rest (a ~900-token prefix is seconds on two
+        cores). It does not hold up the caller; a request that comes meanwhile waits for it
+        and finds the prefix read.
 
         Raises:
             ConfigurationError: llama-cpp-python or the model file is missing or unusable.
         """
-        await asyncio.to_thread(self._warm_up)
+        await asyncio.to_thread(self._model)
+        if self._warm:
+            return
+        worker = threading.Thread(target=self._warm_up, name="coach-local-warm-up", daemon=True)
+        self._workers[worker] = threading.Event()
+        worker.start()
+
+    async def warmed_up(self) -> None:
+        """Wait until a warm-up started by :meth:`load` has ended (for benchmarks and tests)."""
+        for worker in [w for w in list(self._workers) if w.name == "coach-local-warm-up"]:
+            await asyncio.to_thread(worker.join)
 
     def _warm_up(self) -> None:
-        llama = self._model()
-        with self._generate_lock:
-            if not self._warm:
-                llama.create_completion("Hello", max_tokens=1, temperature=0.0)
+        try:
+            llama = self._model()
+            with self._generate_lock:
+                if self._warm:
+                    return
+                prefix = self.warm_system_prefix
+                if prefix:
+                    messages = [{"role": "system", "content": prefix}]
+                    llama.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+                else:
+                    llama.create_completion("Hello", max_tokens=1, temperature=0.0)
                 self._warm = True
+        except Exception:  # the first request loads again and reports the error
+            logger.exception("warming up the local model failed")
+        finally:
+            self._workers.pop(threading.current_thread(), None)
 
     def count_tokens(self, text: str) -> int:
         """Count tokens with the model's own tokenizer.
@@ -240,6 +273,10 @@ class LocalLLMClient(LLMClient):
             }
             if request.temperature is not None:
                 options["temperature"] = request.temperature
+            if self.seed is not None:
+                # Per request: without it llama-cpp-python seeds each request from the one
+                # before, so a reply would depend on how many requests this client ran.
+                options["seed"] = self.seed
             if request.response_schema is not None:
                 options["response_format"] = {
                     "type": "json_object",

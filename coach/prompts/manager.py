@@ -28,9 +28,13 @@ from coach.prompts.loader import (
     unique,
 )
 
-#: The parts every system prompt is made of, around the phase file, in order.
-SYSTEM_PROMPT_PREFIX = ("persona",)
-SYSTEM_PROMPT_SUFFIX = ("response_format",)
+#: The parts every system prompt is made of, around the phase file, in order. The parts shared
+#: by every phase come first, so all phases' prompts begin with the same text: a local model
+#: (llama.cpp) reuses what it computed for a common beginning, and a first turn in a new phase
+#: then only reads the phase's own part. Each phase file ends with what changes between turns
+#: (what the coach knows of the client), for the same reason.
+SYSTEM_PROMPT_PREFIX = ("persona", "response_format")
+SYSTEM_PROMPT_SUFFIX: tuple[str, ...] = ()
 
 _PART_SEPARATOR = "\n\n"
 
@@ -148,6 +152,18 @@ class PromptManager:
         """The variables ``system_prompt(state, ...)`` needs (those of all its parts)."""
         return unique(v for part in self.system_prompt_parts(state) for v in part.variables)
 
+    def shared_system_prefix(self) -> str:
+        """The text every phase's system prompt begins with: the shared parts, up to the first
+        one that needs variables (a model client can compute it ahead, see ``LocalLLMClient``).
+        """
+        shared: list[str] = []
+        for name in SYSTEM_PROMPT_PREFIX:
+            part = self.get(name)
+            if part.variables:
+                break
+            shared.append(part.body + _PART_SEPARATOR)
+        return "".join(shared)
+
     # -- rendering -----------------------------------------------------------------------------
 
     def render(self, name: str, variables: Mapping[str, str]) -> RenderedPrompt:
@@ -171,10 +187,10 @@ class PromptManager:
         )
 
     def system_prompt(self, state: CoachingState, variables: Mapping[str, str]) -> RenderedPrompt:
-        """The system prompt of a phase: persona, the phase file and the response format.
+        """The system prompt of a phase: persona, the response format, then the phase file.
 
         Its ``name`` is the phase's, its ``version`` names every part
-        (``persona@1+identity_brainstorming@1+response_format@1``).
+        (``persona@1+response_format@2+identity_brainstorming@2``).
 
         Raises:
             PromptError: a variable of any part is missing or not text.

@@ -96,7 +96,7 @@ def test_edit_preview_save_compare_activate_then_a_turn_uses_it(
     _, turns = app.stored(user_id, session_id)
     turn = app.db_call(lambda db: db.get_turn(session_id, turns[-1].seq or 0))
     assert turn is not None
-    assert turn.prompt_version == "persona@1+introduction@2+response_format@1"
+    assert turn.prompt_version == "persona@1+response_format@1+introduction@2"
     assert "LAB-MARKER" in turn.system_prompt
 
     # The inspector's Turns tab links the turn to the versions it used.

@@ -173,8 +173,8 @@ def test_try_answers_a_turn_again_through_the_openai_sdk(
     done = coach(db_url, *args, "--provider", "openai", "--json", **env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["prompt_version"] == "persona@1+introduction@2+response_format@1"
-    assert result["stored"]["prompt_version"] == "persona@1+introduction@1+response_format@1"
+    assert result["prompt_version"] == "persona@1+response_format@1+introduction@2"
+    assert result["stored"]["prompt_version"] == "persona@1+response_format@1+introduction@1"
     assert sorted(r["reply"] for r in result["runs"]) == ["First.", "Second.", "Third."]
     assert len(fake_openai.requests) == 3
     system = fake_openai.last_body["messages"][0]["content"]
@@ -228,7 +228,7 @@ def test_try_keeps_an_experiment_with_another_model_when_asked(
     done = coach(db_url, *args, "--model", "bigger-model", "--keep", "warmer intro", **env)
     assert done.returncode == 0, done.stderr
     assert "kept as experiment 'warmer intro'" in done.stderr
-    assert "now:    persona@1+introduction@1+response_format@1 · openai/bigger-model" in done.stdout
+    assert "now:    persona@1+response_format@1+introduction@1 · openai/bigger-model" in done.stdout
     assert {r.body["model"] for r in fake_openai.requests} == {"bigger-model"}
     assert stored(db_url) == before  # the session is untouched; the experiment is kept
     kept = asyncio.run(_experiments(db_url))

@@ -27,7 +27,7 @@ async def memory_db() -> DatabaseInterface:
     return db
 
 
-SYSTEM_PARTS = "persona@{p}+introduction@{i}+response_format@{r}"
+SYSTEM_PARTS = "persona@{p}+response_format@{r}+introduction@{i}"
 
 
 def reply(message: str = "Tell me more.") -> dict[str, Any]:

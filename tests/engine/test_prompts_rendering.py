@@ -21,7 +21,7 @@ def test_system_prompt_renders_for_every_phase(
     manager: PromptManager, state: CoachingState
 ) -> None:
     prompt = manager.system_prompt(state, PHASE_VARIABLES)
-    parts = ("persona", state.value, "response_format")
+    parts = ("persona", "response_format", state.value)
     assert isinstance(prompt, RenderedPrompt)
     assert prompt.name == state.value
     assert prompt.phase is state
@@ -35,14 +35,28 @@ def test_system_prompt_renders_for_every_phase(
 
 
 @pytest.mark.parametrize("state", list(CoachingState))
-def test_system_prompt_is_persona_then_phase_then_response_format(
+def test_system_prompt_is_the_shared_parts_then_the_phase(
     manager: PromptManager, state: CoachingState
 ) -> None:
     text = manager.system_prompt(state, PHASE_VARIABLES).text
     persona = manager.render("persona", {}).text
     response_format = manager.render("response_format", {}).text
-    assert text.startswith(persona)
-    assert text.endswith(response_format)
+    phase = manager.render(state.value, PHASE_VARIABLES).text
+    assert text == f"{persona}\n\n{response_format}\n\n{phase}"
+
+
+@pytest.mark.parametrize("state", list(CoachingState))
+def test_every_phase_prompt_begins_with_the_shared_prefix_and_ends_with_the_client(
+    manager: PromptManager, state: CoachingState
+) -> None:
+    # A local model reuses what it computed for the common beginning of two prompts: the
+    # shared parts first, and what changes from turn to turn (the variables) last.
+    text = manager.system_prompt(state, PHASE_VARIABLES).text
+    shared = manager.shared_system_prefix()
+    assert shared.startswith(manager.render("persona", {}).text)
+    assert text.startswith(shared)
+    variables = [text.index(value) for value in PHASE_VARIABLES.values()]
+    assert "```" not in text[min(variables) :], "examples after the variables break the reuse"
 
 
 @pytest.mark.parametrize("name", sorted(OTHER_VARIABLES))
@@ -93,7 +107,7 @@ def test_literal_braces_and_json_survive_rendering(manager: PromptManager) -> No
     text = manager.render("response_format", {}).text
     assert text == body
     assert '{"message": ' in text
-    assert '"params": {"key": "name", "value": "Maya"}}' in text
+    assert '"params": {"key": "name", "value": "<their name>"}}' in text
 
 
 def test_literal_braces_survive_next_to_placeholders(prompt_dir: Path) -> None:

@@ -72,8 +72,8 @@ async def test_runs_answer_the_turns_own_input_with_other_versions_and_write_not
     pin = PromptPin(versions={"introduction": 2})
     trial = await service.try_turn(demo.session_id, TURN, runs=3, pin=pin, on_run=on_run)
     assert await snapshot(db, demo.session_id) == before  # nothing written
-    assert trial.prompt_version == "persona@1+introduction@2+response_format@1"
-    assert trial.stored.prompt_version == "persona@1+introduction@1+response_format@1"
+    assert trial.prompt_version == "persona@1+response_format@1+introduction@2"
+    assert trial.stored.prompt_version == "persona@1+response_format@1+introduction@1"
     assert len(client.requests) == 3 and len(seen) == 3
     request = client.requests[0]
     assert "TRIAL-MARKER" in request.messages[0].content
