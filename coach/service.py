@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from coach.actions import response_schema
+from coach.actions.effects import NAME_SET_BY, NameSource
 from coach.context import ContextManager
 from coach.enums import CoachingState, MessageRole, TurnStatus
 from coach.errors import InputError
@@ -173,7 +174,8 @@ class CoachService:
                 return StartedSession(user_id, session_id, existing.state, None, created=False)
             user = await self.db.get_user(user_id) or UserRecord(id=user_id)
             if user_name and not user.data.get("name"):
-                user.data = {**user.data, "name": user_name}
+                # Given by a person: the model may not replace it (``NameSource``).
+                user.data = {**user.data, "name": user_name, NAME_SET_BY: NameSource.START.value}
             newest = await self.db.list_sessions(user_id=user_id, limit=2)
             previous = next(
                 (s.session_id for s in newest.items if s.session_id != session_id), None

@@ -11,16 +11,18 @@ turn: it waits, showing how long, until the engine has stored its outcome.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import streamlit as st
 
+from coach.clients import user_data_notes
 from coach.enums import MessageRole, TurnStatus
 from coach.errors import CoachError
 from coach.inspection import phase_label, unanswered_user_messages
 from coach.llm.base import TextDelta
+from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
     ContextRecord,
     IdentityRecord,
@@ -32,6 +34,7 @@ from coach.persistence.records import (
 )
 from coach.service import CoachService, TurnHandle, TurnResult, validate_user_message
 from coach.sessions.bundles import export_session
+from ui import client_edits
 from ui.access import workbench
 from ui.app_runtime import AppRuntime
 from ui.render import safe_markdown, show_error, stop_on_error
@@ -67,6 +70,8 @@ class ChatView:
     identities: list[IdentityRecord]
     #: The turns of user messages that have no reply yet (failed or running), by message id.
     unanswered: dict[str, TurnSummary]
+    #: What the model did to the client's data (``clients.user_data_notes``), by reply id.
+    data_notes: dict[str, list[tuple[bool, str]]] = field(default_factory=dict)
 
     @property
     def messages(self) -> list[MessageRecord]:
@@ -104,7 +109,24 @@ async def load_chat_view(service: CoachService, user_id: str, session_id: str) -
         context=context,
         identities=await db.get_identities(user_id),
         unanswered={message_id: t for message_id, t in turns.items() if t is not None},
+        data_notes=await _data_notes(db, session_id),
     )
+
+
+async def _data_notes(db: DatabaseInterface, session_id: str) -> dict[str, list[tuple[bool, str]]]:
+    """The changes the model made (or tried) to the client's data in the newest turns, by the
+    reply they came with: every shown reply's turn is among the newest ``CHAT_MESSAGES``."""
+    session = await db.get_session(session_id)
+    if session is None or not session.turn_count:
+        return {}
+    turns = await db.list_turns(
+        session_id, after_seq=max(0, session.turn_count - CHAT_MESSAGES), limit=CHAT_MESSAGES
+    )
+    return {
+        t.coach_message_id: notes
+        for t in turns
+        if t.coach_message_id and (notes := user_data_notes(t.actions))
+    }
 
 
 def export_json(runtime: AppRuntime, session_id: str) -> str:
@@ -189,6 +211,8 @@ def conversation(view: ChatView, session_id: str, *, total: int) -> None:
     for message in view.messages:
         with st.chat_message(_avatar(message.role)):
             safe_markdown(message.content)
+        # Next to the reply: the client's data changed (or the model tried), never silently.
+        client_edits.show_notes(view.data_notes.get(message.id, []))
         turn = view.unanswered.get(message.id)
         if turn is None or turn.status is not TurnStatus.FAILED:
             continue
@@ -282,8 +306,10 @@ def follow(runtime: AppRuntime, handle: TurnHandle) -> TurnResult | None:
         status = st.empty()
         body = st.empty()
         text, seen, last_text_at = "", 0, time.monotonic()
+        within_s = 0.0  # the first look does not wait: "Thinking…" shows at once
         while True:
-            progress = runtime.run(handle.wait(seen, within_s=0.5))
+            progress = runtime.run(handle.wait(seen, within_s=within_s))
+            within_s = 0.5
             seen = progress.seen
             new = "".join(e.text for e in progress.events if isinstance(e, TextDelta))
             if new:
@@ -298,7 +324,11 @@ def follow(runtime: AppRuntime, handle: TurnHandle) -> TurnResult | None:
             if progress.done:
                 status.empty()
                 return handle.result
-            status.caption(_waiting(progress.queued, text, progress.elapsed_s, last_text_at))
+            waiting = _waiting(progress.queued, text, progress.elapsed_s, last_text_at)
+            if waiting:
+                status.caption(waiting)
+            else:
+                status.empty()  # the text is arriving: nothing to wait for
 
 
 def _waiting(queued: bool, text: str, elapsed_s: float, last_text_at: float) -> str:

@@ -37,7 +37,7 @@ from coach.inspection import (
 from coach.persistence.records import TurnRecord
 from coach.prompts.library import PromptPin, describe_pin
 from coach.prompts.store import ACTIVE
-from ui import experiments, lineage
+from ui import client_edits, experiments, lineage
 from ui.access import workbench
 from ui.app_runtime import AppRuntime
 from ui.charts import phase_timeline_chart
@@ -181,6 +181,7 @@ def context_tab(runtime: AppRuntime, view: SessionView) -> None:
 
 
 def identities_tab(runtime: AppRuntime, view: SessionView) -> None:
+    client_edits.flash()
     if not view.identities:
         st.caption("The client has no identities yet.")
         return
@@ -195,6 +196,7 @@ def identities_tab(runtime: AppRuntime, view: SessionView) -> None:
                 table(history)
             else:
                 st.caption("No action of this session concerned this identity.")
+            client_edits.edit_identity(runtime, identity)
             json_view(identity, label="Identity record")
     known = {i.id for i in view.identities}
     stray = [e.row() for e in events if e.identity_id not in known]
@@ -228,6 +230,7 @@ def _turn_details(turn: TurnRecord) -> None:
         change += f" · requested {turn.requested_transition.value} ({outcome})"
     st.markdown(change)
     if turn.actions:
+        client_edits.data_notes(turn.actions)
         table(action_rows(turn))
     refs = prompt_refs(turn.prompt_version)
     versions = " + ".join(f"[{part}@{n}](/prompts?part={part})" for part, n in refs)
@@ -367,6 +370,8 @@ def user_tab(runtime: AppRuntime, view: SessionView) -> None:
     if view.user is None:
         st.caption("No user record is stored for this session's user.")
         return
+    st.markdown("**Edit the client**")
+    client_edits.edit_client(runtime, view.user)
     json_view(view.user, label="User record")
     st.markdown("**Sessions of this user**, most recently active first")
     # Paged: some users have thousands of sessions.

@@ -43,6 +43,7 @@ class Action(StrEnum):
     RESUME_EVAL = "resume_eval"
     CANCEL_EVAL = "cancel_eval"
     MAKE_SCENARIO = "make_scenario"
+    EDIT_CLIENT = "edit_client"
     ACTIVATE_PROMPT = "activate_prompt"
     DELETE_SESSION = "delete_session"
     DELETE_USER = "delete_user"
@@ -69,6 +70,7 @@ NEEDED: dict[Action, Role] = {
             Action.RESUME_EVAL,
             Action.CANCEL_EVAL,
             Action.MAKE_SCENARIO,
+            Action.EDIT_CLIENT,
         ),
         Role.COACH,
     ),

@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from coach import clients
 from coach.access.roles import Action, Actor, Role, check
 from coach.demo import play_demo
+from coach.enums import IdentityState
 from coach.errors import AccessDeniedError
 from coach.evals.make import MadeScenario, scenario_from_session
 from coach.evals.scenario import Scenario
@@ -27,9 +29,11 @@ from coach.persistence.records import (
     AuditEntry,
     EvalRun,
     Experiment,
+    IdentityRecord,
     PromptLabel,
     RecordBatch,
     SessionOrigin,
+    UserRecord,
 )
 from coach.prompts import lab
 from coach.prompts.library import PromptPin
@@ -259,6 +263,38 @@ class Workbench:
             Action.MAKE_SCENARIO, [session_id], make, detail=lambda made: str(made[1])
         )
 
+    # -- editing a client ------------------------------------------------------------------------
+
+    async def edit_client(
+        self, user: UserRecord, *, name: str | None = None, goals: Sequence[str] | None = None
+    ) -> UserRecord:
+        """Change the client's name and/or goals, from ``user`` as the page showed it
+        (``clients.edit_user``). The audit row names the fields, never their values."""
+
+        async def edit() -> tuple[UserRecord, list[str]]:
+            return await clients.edit_user(self.db, user, name=name, goals=goals)
+
+        stored, _ = await self._run(Action.EDIT_CLIENT, [user.id], edit, detail=_edited)
+        return stored
+
+    async def edit_identity(
+        self,
+        identity: IdentityRecord,
+        *,
+        label: str | None = None,
+        state: IdentityState | None = None,
+    ) -> IdentityRecord:
+        """Change an identity's label and/or state, from ``identity`` as the page showed it
+        (``clients.edit_identity``)."""
+
+        async def edit() -> tuple[IdentityRecord, list[str]]:
+            return await clients.edit_identity(self.db, identity, label=label, state=state)
+
+        stored, _ = await self._run(
+            Action.EDIT_CLIENT, [identity.user_id, identity.id], edit, detail=_edited
+        )
+        return stored
+
     # -- deleting --------------------------------------------------------------------------------
 
     async def delete_session(self, session_id: str) -> bool:
@@ -304,6 +340,11 @@ async def write_audit(
             detail=detail,
         )
     )
+
+
+def _edited(result: tuple[Any, list[str]]) -> str:
+    fields = result[1]
+    return f"edited {', '.join(fields)}" if fields else "no change"
 
 
 def _now(call: Callable[..., T], *args: Any) -> Callable[[], Awaitable[T]]:

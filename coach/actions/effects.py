@@ -4,6 +4,7 @@
 either changes the working state of the turn or raises ``Rejected`` with the reason: an unknown
 id, another user's identity, a duplicate label, or a lifecycle move that is not allowed (accept a
 dismissed identity, mark one refined without an affirmation, complete an action item twice, ...).
+The client's name is the model's to set only when nobody else gave one (``NameSource``).
 Records are never mutated: a changed identity is replaced by an updated copy.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, assert_never
 
 from pydantic import JsonValue
@@ -51,7 +53,8 @@ class ActionOutcome:
 
     ``results`` holds one result per action, in order. ``requested_transition`` is the last valid
     ``transition_state`` request (an earlier one is rejected as superseded). ``user_data_changes``
-    are top-level keys to merge into the user's data (``name``; ``goals``, the whole new list).
+    are top-level keys to merge into the user's data (``name`` with ``name_set_by``; ``goals``,
+    the whole new list).
     """
 
     results: list[ActionResultRecord] = field(default_factory=list)
@@ -134,6 +137,44 @@ def apply_effect(turn: TurnState, params: AnyParams) -> JsonDict:
     return {}
 
 
+# --- the client's name --------------------------------------------------------------------------
+
+#: The key of the user's data that says who set the name (a ``NameSource`` value).
+NAME_SET_BY = "name_set_by"
+
+
+class NameSource(StrEnum):
+    """Who set the client's name: a person when the session started or in the inspector, or
+    the model (``save_user_info``)."""
+
+    START = "start"
+    COACH = "coach"
+    MODEL = "model"
+
+
+def _name_replaceable(profile: JsonDict, current: JsonValue, new: str) -> bool:
+    """Whether the model's ``new`` name replaces ``current``; ``Rejected`` says why not.
+
+    The model may set a name when none is stored, or replace a name it set itself (the client
+    correcting it). A name a person gave, or one whose origin is not recorded, is kept: a model
+    guessing from "I am Riley" or copying an example must not replace it silently. The kept
+    name in another case or spacing is no change (``False``), not a rejection.
+    """
+    source = profile.get(NAME_SET_BY)
+    if not isinstance(current, str) or not current or source == NameSource.MODEL.value:
+        return True
+    if label_key(current) == label_key(new):
+        return False
+    given = {
+        NameSource.START.value: "was given when the session started",
+        NameSource.COACH.value: "was set by a coach",
+    }.get(source if isinstance(source, str) else "", "was not set by the model")
+    raise Rejected(
+        f"the client's name {current!r} {given}; the model cannot replace it with {new!r} "
+        "(a coach can change it in the session inspector)"
+    )
+
+
 # --- lookups and checks -------------------------------------------------------------------------
 
 _LIVE = frozenset({IdentityState.ACCEPTED, IdentityState.REFINED})
@@ -198,8 +239,11 @@ def _update(turn: TurnState, index: int, **changes: Any) -> IdentityRecord:
 def _save_user_info(turn: TurnState, params: SaveUserInfoParams) -> None:
     changes = turn.outcome.user_data_changes
     if params.key == "name":
-        if turn.profile.get("name") != params.value:
-            turn.profile["name"] = changes["name"] = params.value
+        current = turn.profile.get("name")
+        if current == params.value or not _name_replaceable(turn.profile, current, params.value):
+            return
+        turn.profile["name"] = changes["name"] = params.value
+        turn.profile[NAME_SET_BY] = changes[NAME_SET_BY] = NameSource.MODEL.value
         return
     current = turn.profile.get("goals")
     goals: list[JsonValue] = (
@@ -341,4 +385,4 @@ def _request_transition(turn: TurnState, params: TransitionStateParams) -> None:
     turn.transition_result = len(results)  # this action's result is appended next
 
 
-__all__ = ["ActionOutcome", "Rejected", "TurnState", "apply_effect"]
+__all__ = ["NAME_SET_BY", "ActionOutcome", "NameSource", "Rejected", "TurnState", "apply_effect"]

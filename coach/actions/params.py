@@ -117,6 +117,7 @@ ItemText = Annotated[str, _text(300), AfterValidator(_no_control_chars)]
 UserInfoValue = Annotated[str, _text(500), AfterValidator(_no_control_chars)]
 
 NAME_MAX_LENGTH = 100
+_PLACEHOLDER = re.compile(r"[<>{}\[\]]")
 
 
 # --- params models ------------------------------------------------------------------------------
@@ -134,9 +135,17 @@ class SaveUserInfoParams(ActionParams):
 
     @model_validator(mode="after")
     def _short_name(self) -> SaveUserInfoParams:
-        if self.key == "name" and (len(self.value) > NAME_MAX_LENGTH or "\n" in self.value):
+        if self.key != "name":
+            return self
+        if len(self.value) > NAME_MAX_LENGTH or "\n" in self.value:
             raise ValueError(
                 f"value: a name must be one line of at most {NAME_MAX_LENGTH} characters"
+            )
+        if _PLACEHOLDER.search(self.value):
+            # The prompts' examples write names as <placeholders>: one copied is not a name.
+            raise ValueError(
+                f"value: {self.value!r} is a placeholder, not a name; save the name the "
+                "client wrote"
             )
         return self
 

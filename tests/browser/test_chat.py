@@ -3,6 +3,8 @@ reload (it is read back from the database, not kept in the page)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -46,6 +48,31 @@ def test_the_reply_streams_into_the_page(
     assert texts[-2:] == ["I want to find out who I am becoming.", SLOW_REPLY]
     assert chat_roles(page)[-2:] == ["user", "assistant"]
     assert llm.last_body["stream"] is True
+
+
+#: The page's caption from Enter to the first token (``ui/chat.py``).
+THINKING = re.compile(r"Thinking… \((\d+) s\)")
+
+
+def test_thinking_shows_until_the_first_token_and_goes_when_text_arrives(
+    app_server: AppServer, page: Page, llm: FakeOpenAIServer
+) -> None:
+    app_server.start_session(page, "Patient Reader")
+    # Three seconds before the first token (a model reading its prompt), then streaming.
+    llm.enqueue(coach_reply(SLOW_REPLY, delay=3, chunk_chars=6, chunk_delay=0.08))
+    before = chat_messages(page).count()
+    send_chat(page, "I want to find out who I am becoming.")
+
+    seen = watch_newest_message(page, count=before + 2, until=lambda text: text == SLOW_REPLY)
+    thinking_at = [i for i, t in enumerate(seen) if THINKING.search(t)]
+    text_at = [i for i, t in enumerate(seen) if t and not THINKING.search(t)]
+    assert thinking_at, f"the page never said the coach was thinking: {seen}"
+    assert not any(seen[: thinking_at[0]]), f"something came before Thinking…: {seen}"
+    assert max(thinking_at) < min(text_at), f"Thinking… stayed with the text: {seen}"
+    counted = [int(THINKING.search(seen[i])[1]) for i in thinking_at]  # type: ignore[index]
+    assert counted[-1] >= 2, counted  # it counts the seconds
+    replying = [seen[i] for i in text_at]
+    assert_streamed(replying, SLOW_REPLY)
 
 
 def test_the_conversation_is_still_there_after_a_reload(

@@ -75,6 +75,12 @@ async def _retention(w: Workbench, b: Bench) -> Any:
     return handle
 
 
+async def _edit_client(w: Workbench, b: Bench) -> Any:
+    user = await b.service.db.get_user(b.spare_user_id)
+    assert user is not None
+    return await w.edit_client(user, name="Renamed Example")
+
+
 #: One call per checked action, with arguments that work on ``Bench``.
 CALLS: dict[Action, Call] = {
     Action.LOAD_DEMO: lambda w, b: w.load_demo(),
@@ -94,6 +100,7 @@ CALLS: dict[Action, Call] = {
     Action.MAKE_SCENARIO: lambda w, b: w.make_scenario(
         b.session_id, 2, name="from-demo", directory=b.scenarios
     ),
+    Action.EDIT_CLIENT: _edit_client,
     Action.DELETE_SESSION: lambda w, b: w.delete_session(b.spare_session_id),
     Action.DELETE_USER: lambda w, b: w.delete_user(b.spare_user_id),
     Action.IMPORT_BUNDLE: _import,

@@ -25,12 +25,57 @@ from tests.engine.action_helpers import (
 )
 
 
-def test_save_user_info_sets_the_name() -> None:
-    ctx = context(S.INTRODUCTION, user_profile={"name": "M", "goals": ["Rest"]})
-    outcome = run(ctx, act("save_user_info", key="name", value="  Maya "))
-    assert outcome.results[0].params == {"key": "name", "value": "Maya"}
-    assert ctx.user_profile == {"name": "Maya", "goals": ["Rest"]}
-    assert outcome.user_data_changes == {"name": "Maya"}
+def test_save_user_info_sets_the_name_when_none_was_given() -> None:
+    ctx = context(S.INTRODUCTION, user_profile={"goals": ["Rest"]})
+    outcome = run(ctx, act("save_user_info", key="name", value="  Ana Example "))
+    assert outcome.results[0].params == {"key": "name", "value": "Ana Example"}
+    assert outcome.results[0].status is ActionStatus.APPLIED
+    assert ctx.user_profile == {"name": "Ana Example", "name_set_by": "model", "goals": ["Rest"]}
+    assert outcome.user_data_changes == {"name": "Ana Example", "name_set_by": "model"}
+
+
+def test_the_model_may_correct_a_name_it_set_itself() -> None:
+    ctx = context(S.INTRODUCTION, user_profile={"name": "Riley", "name_set_by": "model"})
+    applied(ctx, act("save_user_info", key="name", value="Sam Example"))
+    assert ctx.user_profile == {"name": "Sam Example", "name_set_by": "model"}
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("start", "was given when the session started"),
+        ("coach", "was set by a coach"),
+        (None, "was not set by the model"),  # stored before names recorded who set them
+    ],
+)
+def test_a_name_a_person_gave_is_kept_and_the_model_s_name_rejected_with_why(
+    source: str | None, why: str
+) -> None:
+    profile = {"name": "Edge Case", **({"name_set_by": source} if source else {})}
+    ctx = context(S.INTRODUCTION, user_profile=profile)
+    outcome = run(ctx, act("save_user_info", key="name", value="Riley"))
+    (result,) = outcome.results
+    assert result.status is ActionStatus.REJECTED
+    assert result.params == {"key": "name", "value": "Riley"}
+    assert result.reason == (
+        f"the client's name 'Edge Case' {why}; the model cannot replace it with 'Riley' "
+        "(a coach can change it in the session inspector)"
+    )
+    assert ctx.user_profile == profile and not outcome.user_data_changes
+
+
+def test_the_given_name_in_another_case_is_no_change() -> None:
+    ctx = context(S.INTRODUCTION, user_profile={"name": "Edge Case", "name_set_by": "start"})
+    outcome = run(ctx, act("save_user_info", key="name", value="edge  case"))
+    assert outcome.results[0].status is ActionStatus.APPLIED
+    assert ctx.user_profile["name"] == "Edge Case" and not outcome.user_data_changes
+
+
+@pytest.mark.parametrize("placeholder", ["<their name>", "[name]", "{client_name}"])
+def test_a_placeholder_copied_from_an_example_is_not_a_name(placeholder: str) -> None:
+    ctx = context(S.INTRODUCTION)
+    rejected(ctx, act("save_user_info", key="name", value=placeholder), "is a placeholder")
+    assert "name" not in ctx.user_profile
 
 
 def test_save_user_info_appends_a_goal_and_refuses_the_same_goal_twice() -> None:

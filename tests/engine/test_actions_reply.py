@@ -51,7 +51,7 @@ def test_unknown_and_malformed_actions_are_rejected_and_the_rest_applied() -> No
     assert "the action type must be a non-empty string, got 5" in reasons[2]
     assert "params must be an object, got an array" in reasons[3]
     assert outcome.results[4].status is ActionStatus.APPLIED  # the flat form is accepted
-    assert ctx.user_profile == {"name": "Maya"}
+    assert ctx.user_profile == {"name": "Maya", "name_set_by": "model"}
     json.dumps([r.model_dump(mode="json") for r in outcome.results])  # plain JSON throughout
 
 
