@@ -1,6 +1,6 @@
 """Sessions: users and sessions as tables, with search, filters and server-side paging.
 
-Selecting a session opens it in the inspector (``/inspector?session_id=…``).
+A session's "Open" button opens it in the inspector (``/inspector?session_id=…``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from coach.models import PHASE_ORDER
 from ui import bundles, render
 from ui.access import page_runtime
 from ui.paging import current_cursor, pager
-from ui.tables import TIME_FORMAT, sessions_table
+from ui.tables import TIME_FORMAT, sessions_table, toolbar_room
 
 runtime = page_runtime()
 db = runtime.db
@@ -65,6 +65,7 @@ users_frame = pd.DataFrame(
     ],
     columns=["name", "sessions", "created", "last activity", "id"],
 )
+toolbar_room()
 picked_user = st.dataframe(
     users_frame,
     key="users_table",
@@ -90,7 +91,9 @@ if selected_user is not None:
     )
 search_column, phase_column, dates_column = st.columns([2, 1, 1])
 session_search = search_column.text_input(
-    "Search sessions", key="session_search", placeholder="Session or user id starts with…"
+    "Search sessions",
+    key="session_search",
+    placeholder="Client name, session or user id starts with…",
 )
 phase: CoachingState | None = phase_column.selectbox(
     "Phase",
@@ -112,7 +115,7 @@ signature = (
     page_size,
 )
 with render.stop_on_error(runtime):
-    cursor = current_cursor("sessions_pages", signature, forget=["sessions_table"])
+    cursor = current_cursor("sessions_pages", signature)
     sessions = runtime.run(
         db.list_sessions(
             user_id=selected_user.id if selected_user else None,
@@ -124,11 +127,6 @@ with render.stop_on_error(runtime):
             cursor=cursor,
         )
     )
-picked_session = sessions_table(runtime, sessions.items, key="sessions_table", selectable=True)
-pager("sessions_pages", sessions.next_cursor, forget=["sessions_table"])
-st.caption("Select a session row to open it in the inspector.")
-
-rows = picked_session.selection.rows
-if rows and rows[0] < len(sessions.items):
-    chosen = sessions.items[rows[0]].session_id
-    st.switch_page("pages/inspector.py", query_params={"session_id": chosen})
+toolbar_room()
+sessions_table(runtime, sessions.items, key="sessions_table")
+pager("sessions_pages", sessions.next_cursor)

@@ -7,6 +7,7 @@ the first page. The stack lives in ``st.session_state`` and is replaced, never m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 
 import streamlit as st
@@ -65,3 +66,12 @@ def pager(key: str, next_cursor: str | None, *, forget: Sequence[str] = ()) -> N
         args=(key, next_cursor, forget),
     )
     label.caption(f"Page {number}" + ("" if next_cursor else " (last)"))
+
+
+def page_picker(label: str, total: int, per_page: int, key: str) -> int:
+    """A page number input; returns the 0-based index of the first item of the page."""
+    pages = max(1, math.ceil(total / per_page))
+    if pages == 1:
+        return 0
+    number = st.number_input(f"{label} page (of {pages})", 1, pages, pages, key=key)
+    return (int(number) - 1) * per_page

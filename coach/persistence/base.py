@@ -194,7 +194,8 @@ class DatabaseInterface(ABC):
 
     @abstractmethod
     async def get_session(self, session_id: str) -> SessionSummary | None:
-        """Return the session's summary (owner, phase, counts, last activity), or ``None``."""
+        """Return the session's summary (owner and their name, phase, counts, last activity), or
+        ``None``."""
 
     @abstractmethod
     async def list_sessions(
@@ -214,13 +215,16 @@ class DatabaseInterface(ABC):
             user_id: only this user's sessions.
             state: only sessions in this phase.
             active_after / active_before: bounds on the last activity (inclusive / exclusive).
-            search: keep sessions whose session id or user id starts with this text.
+            search: keep sessions whose session id, user id or client's name (the user's
+                ``data["name"]``) starts with this text, case-insensitive, as ``list_users``
+                matches users. A prefix, not a substring, so that SQL serves it from indexes.
             limit: page size, 1..``MAX_PAGE_SIZE``.
             cursor: ``next_cursor`` of the previous page.
 
         Returns:
-            A page of summaries. Sessions added while paging do not disturb the pages that
-            follow; a session whose activity changes while paging may move.
+            A page of summaries, each with its client's name (``user_name``). Sessions added
+            while paging do not disturb the pages that follow; a session whose activity
+            changes while paging may move.
 
         Raises:
             ValueError: ``limit`` out of range or a malformed cursor.

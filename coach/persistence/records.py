@@ -265,10 +265,13 @@ class UserSummary(Record):
 
 
 class SessionSummary(Record):
-    """One row of ``list_sessions``: a session with its phase, size and last activity."""
+    """One row of ``list_sessions``: a session with its client, phase, size and last activity."""
 
     session_id: str
     user_id: str
+    #: The client's name (``data["name"]`` of the user), ``None`` when they have none. Two
+    #: clients may share a name: ``user_id`` tells them apart.
+    user_name: str | None = None
     state: CoachingState | None = None
     message_count: int
     turn_count: int

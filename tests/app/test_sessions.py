@@ -1,11 +1,12 @@
-"""The sessions page: tables, filters, paging, and opening a session in the inspector."""
+"""The sessions page: tables, filters, search by client name, paging. (A click on a session's
+"Open" button cannot be simulated here: tests/browser/test_sessions.py clicks it.)"""
 
 from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
 from coach.enums import CoachingState
-from tests.app.helpers import load_demo, no_exception, open_page, runtime, texts
+from tests.app.helpers import load_demo, no_exception, open_page, runtime
 
 
 def sessions_table(at: AppTest) -> list[str]:
@@ -13,28 +14,50 @@ def sessions_table(at: AppTest) -> list[str]:
     return list(frame["session"])
 
 
-def test_selecting_a_session_opens_it_in_the_inspector(app: AppTest) -> None:
-    info = load_demo()
-    open_page(app, "pages/sessions.py")
-    assert sessions_table(app) == [info.session_id]
-    assert list(app.dataframe[0].value["name"]) == ["Maya"]
-
-    app.session_state["sessions_table"] = {"selection": {"rows": [0], "columns": []}}
-    app.run()
-    no_exception(app)
-    assert app.query_params == {"session_id": info.session_id}
-    assert app.title[0].value == "🔎 Session inspector"
-    assert info.session_id in texts(app)
+def clients(at: AppTest) -> list[tuple[str, str, str]]:
+    """(client, user, session) of each row of the sessions table."""
+    frame = at.dataframe[1].value
+    return list(zip(frame["client"], frame["user"], frame["session"], strict=True))
 
 
-def test_counts_and_the_inspector_link_are_shown(app: AppTest) -> None:
+def test_counts_names_and_the_open_buttons_are_shown(app: AppTest) -> None:
     info = load_demo()
     open_page(app, "pages/sessions.py")
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Users"] == "1" and metrics["Turns"] == "10" and metrics["Messages"] == "21"
+    assert list(app.dataframe[0].value["name"]) == ["Maya"]
     frame = app.dataframe[1].value
-    assert list(frame["inspect"]) == [f"inspector?session_id={info.session_id}"]
+    assert list(frame["open"]) == ["Open"]
+    assert clients(app) == [("Maya", f"{info.user_id[:8]}…", info.session_id)]
     assert frame["last activity"].notna().all()
+
+
+def test_sessions_are_found_by_their_clients_name_and_namesakes_told_apart(app: AppTest) -> None:
+    """The search matches the client's name from its start in any case; two clients of one
+    name show the start of their user ids, as much as tells them apart."""
+    rt = runtime()
+    maya = load_demo()
+    first = rt.run(rt.service.start_session("client-0001", user_name="Lee Park"))
+    second = rt.run(rt.service.start_session("client-0002", user_name="Lee Park"))
+    leah = rt.run(rt.service.start_session(user_name="Leah"))
+    open_page(app, "pages/sessions.py")
+    search = app.text_input(key="session_search")
+    assert "Client name" in (search.placeholder or "")
+
+    search.set_value("lee").run()
+    no_exception(app)
+    assert clients(app) == [
+        ("Lee Park", "client-0002", second.session_id),
+        ("Lee Park", "client-0001", first.session_id),
+    ]
+    search.set_value("LE").run()
+    assert sessions_table(app) == [leah.session_id, second.session_id, first.session_id]
+    search.set_value("park").run()  # from the start of the name, not inside it
+    assert sessions_table(app) == []
+    search.set_value("mAyA").run()
+    assert clients(app) == [("Maya", f"{maya.user_id[:8]}…", maya.session_id)]
+    search.set_value("client-0001").run()
+    assert sessions_table(app) == [first.session_id]
 
 
 def test_sessions_are_paged_on_the_server(app: AppTest) -> None:
@@ -69,6 +92,8 @@ def test_filters_by_phase_search_and_user(app: AppTest) -> None:
     app.selectbox(key="session_phase").set_value(None).run()
 
     app.text_input(key="session_search").set_value(other.session_id[:8]).run()
+    assert sessions_table(app) == [other.session_id]
+    app.text_input(key="session_search").set_value("lee").run()
     assert sessions_table(app) == [other.session_id]
     app.text_input(key="session_search").set_value("").run()
 

@@ -126,10 +126,9 @@ class InMemoryDatabase(DatabaseInterface):
 
     def _user_summary(self, user: UserRecord) -> UserSummary:
         sessions = [s for s in self._store.sessions.values() if s.user_id == user.id]
-        name = user.data.get("name")
         return UserSummary(
             id=user.id,
-            name=name if isinstance(name, str) else None,
+            name=_name(user),
             session_count=len(sessions),
             created_at=user.created_at,
             last_activity_at=max((s.last_activity_at for s in sessions), default=None),
@@ -177,12 +176,17 @@ class InMemoryDatabase(DatabaseInterface):
         return SessionSummary(
             session_id=session_id,
             user_id=session.user_id,
+            user_name=self._user_name(session.user_id),
             state=None if state is None else state.state,
             message_count=len(self._store.messages.get(session_id, ())),
             turn_count=len(self._store.turns.get(session_id, ())),
             created_at=session.created_at,
             last_activity_at=session.last_activity_at,
         )
+
+    def _user_name(self, user_id: str) -> str | None:
+        user = self._store.users.get(user_id)
+        return None if user is None else _name(user)
 
     async def get_session(self, session_id: str) -> SessionSummary | None:
         async with self._open():
@@ -219,6 +223,7 @@ class InMemoryDatabase(DatabaseInterface):
                     prefix is None
                     or sid.casefold().startswith(prefix)
                     or s.user_id.casefold().startswith(prefix)
+                    or (self._user_name(s.user_id) or "").casefold().startswith(prefix)
                 )
             )
 
@@ -625,11 +630,15 @@ def _with_runs_by_number(experiment: Experiment) -> Experiment:
     return experiment.model_copy(deep=True, update={"runs": runs})
 
 
-def _user_matches(user: UserRecord, prefix: str) -> bool:
+def _name(user: UserRecord) -> str | None:
+    """The client's name: ``data["name"]`` when it is text (as the SQL backends store it)."""
     name = user.data.get("name")
-    return user.id.casefold().startswith(prefix) or (
-        isinstance(name, str) and name.casefold().startswith(prefix)
-    )
+    return name if isinstance(name, str) else None
+
+
+def _user_matches(user: UserRecord, prefix: str) -> bool:
+    name = _name(user) or ""
+    return user.id.casefold().startswith(prefix) or name.casefold().startswith(prefix)
 
 
 __all__ = ["InMemoryDatabase"]

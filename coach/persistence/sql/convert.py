@@ -208,6 +208,7 @@ def session_from_row(row: Row) -> SessionSummary:
     return SessionSummary(
         session_id=row["id"],
         user_id=row["user_id"],
+        user_name=row["user_name"],
         state=row["state"],
         message_count=row["message_count"],
         turn_count=row["turn_count"],

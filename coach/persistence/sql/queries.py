@@ -5,14 +5,33 @@ Paging is keyset paging on ``(timestamp, id)`` with a row-value comparison
 ``tables.py``; never ``OFFSET``. Prefix searches are ranges over code-point-ordered keys (see
 ``types.KEY``) over stored case-folded copies of the ids and names, so they are
 case-insensitive and still use indexes, on PostgreSQL with any default collation too.
+
+A session search matches three keys in two tables (the session's id, its user's id, its
+user's name). One ``OR`` over them cannot be served by indexes: PostgreSQL walked the
+sessions newest first and tested each one, 55-120 ms for a search that few sessions match at
+100,000 sessions. So each key is a page query of its own, served by its index, and the page
+is the newest rows of their union: under 25 ms for every search tried on the same data. The
+user's name is read for the rows of the page only (a correlated subquery).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    GenerativeSelect,
+    Label,
+    Select,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union,
+)
 from sqlalchemy.engine import Connection
 
 from coach.enums import CoachingState
@@ -24,6 +43,7 @@ from coach.persistence.sql.tables import sessions, users
 from coach.persistence.sql.types import prefix_range
 
 AnySelect = Select[Unpack[tuple[Any, ...]]]  # noqa: UP044 (a type alias, not an unpacking)
+SelectT = TypeVar("SelectT", bound=GenerativeSelect)
 
 SESSION_COLUMNS = (
     sessions.c.id,
@@ -34,6 +54,13 @@ SESSION_COLUMNS = (
     sessions.c.created_at,
     sessions.c.last_activity_at,
 )
+
+
+def user_name_of(user_id: ColumnElement[str]) -> Label[str | None]:
+    """The name of the user ``user_id`` as ``user_name``: a correlated subquery, one probe of
+    the users' primary key for each row returned."""
+    name = select(users.c.name).where(users.c.id == user_id).scalar_subquery()
+    return name.label("user_name")
 
 
 def starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
@@ -119,15 +146,26 @@ def list_sessions(
     if active_before is not None:
         query = query.where(sessions.c.last_activity_at < active_before)
     if search:
-        query = query.where(
-            or_(
-                starts_with(sessions.c.id_key, search_key(search)),
-                starts_with(sessions.c.user_key, search_key(search)),
-            )
+        key = search_key(search)
+        named = select(users.c.id).where(starts_with(users.c.name_key, key))
+        matches = (
+            starts_with(sessions.c.id_key, key),
+            starts_with(sessions.c.user_key, key),
+            sessions.c.user_id.in_(named),
         )
-    query = query.order_by(sessions.c.last_activity_at.desc(), sessions.c.id.desc())
-    rows = (conn.execute(query.limit(limit + 1))).mappings().all()
+        branches = [_newest(query.where(match), limit).subquery() for match in matches]
+        found = union(*(select(branch) for branch in branches)).subquery()
+        query = select(found)
+    query = query.add_columns(user_name_of(query.selected_columns.user_id))
+    rows = conn.execute(_newest(query, limit)).mappings().all()
     page, more = rows[:limit], len(rows) > limit
     items = [session_from_row(row) for row in page]
     next_cursor = encode_cursor(items[-1].last_activity_at, items[-1].session_id) if more else None
     return Page[SessionSummary](items=items, next_cursor=next_cursor)
+
+
+def _newest(query: SelectT, limit: int) -> SelectT:
+    """The ``limit + 1`` most recently active sessions of ``query`` (one more tells whether
+    another page follows)."""
+    columns = query.selected_columns
+    return query.order_by(columns.last_activity_at.desc(), columns.id.desc()).limit(limit + 1)

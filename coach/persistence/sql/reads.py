@@ -39,7 +39,7 @@ from coach.persistence.sql.convert import (
     turn_summary_from_row,
     user_from_row,
 )
-from coach.persistence.sql.queries import SESSION_COLUMNS
+from coach.persistence.sql.queries import SESSION_COLUMNS, user_name_of
 from coach.persistence.sql.tables import (
     TABLES,
     contexts,
@@ -119,8 +119,8 @@ def get_user(conn: Connection, user_id: str) -> UserRecord | None:
 
 
 def get_session(conn: Connection, session_id: str) -> SessionSummary | None:
-    query = select(*SESSION_COLUMNS).where(sessions.c.id == session_id)
-    row = conn.execute(query).mappings().first()
+    query = select(*SESSION_COLUMNS, user_name_of(sessions.c.user_id))
+    row = conn.execute(query.where(sessions.c.id == session_id)).mappings().first()
     return None if row is None else session_from_row(row)
 
 

@@ -154,3 +154,65 @@ async def test_list_sessions_filters_by_user_state_activity_and_search(
     assert [s.session_id for s in paged.items] == ["bob-s2"]
     rest = await db.list_sessions(user_id="bob", limit=1, cursor=paged.next_cursor)
     assert ([s.session_id for s in rest.items], rest.next_cursor) == (["bob-s1"], None)
+
+
+async def test_list_sessions_search_matches_a_clients_name_by_prefix_in_any_case(
+    db: DatabaseInterface,
+) -> None:
+    """search keeps the sessions whose client's name starts with it, case-insensitive, as
+    list_users does; a text inside a name is no match; two clients of one name are both kept,
+    told apart by their user ids."""
+    for user_id, name in (
+        ("u-1", "Lee Park"),
+        ("u-2", "Lee Park"),
+        ("u-3", "Leah"),
+        ("u-4", "Ann"),
+    ):
+        await db.save_user(b.user(user_id, data={"name": name}))
+        await db.save_state(b.state(user_id, f"s-{user_id}"))
+
+    async def found(search: str) -> list[tuple[str, str, str | None]]:
+        page = await db.list_sessions(search=search)
+        return [(s.session_id, s.user_id, s.user_name) for s in page.items]
+
+    both_lees = [("s-u-2", "u-2", "Lee Park"), ("s-u-1", "u-1", "Lee Park")]
+    assert await found("lee") == both_lees
+    assert await found("LEE P") == both_lees
+    assert await found("le") == [("s-u-3", "u-3", "Leah"), *both_lees]
+    assert await found("park") == []
+    assert [u.id for u in (await db.list_users(search="lee")).items] == ["u-2", "u-1"]
+    assert await found("s-u-4") == [("s-u-4", "u-4", "Ann")]  # ids still match
+    assert await found("u-4") == [("s-u-4", "u-4", "Ann")]
+
+
+async def test_a_session_matching_its_id_and_its_clients_name_is_listed_once(
+    db: DatabaseInterface,
+) -> None:
+    """A session whose id, user id and client's name all start with the search is one row, and
+    paging through such a search returns each match once, in order, with the other filters."""
+    await db.save_user(b.user("maya-1", data={"name": "Maya"}))
+    await db.save_user(b.user("u-2", data={"name": "Mark"}))
+    await db.save_user(b.user("u-3", data={"name": "Noor"}))
+    expected = []
+    for n in range(5):
+        for user_id in ("maya-1", "u-2", "u-3"):
+            session_id = f"ma-{user_id}-{n}" if n % 2 else f"{user_id}-{n}"
+            await db.save_state(b.state(user_id, session_id))
+            if user_id != "u-3" or n % 2:
+                expected.append(session_id)
+    expected.reverse()  # most recently active first
+    assert [s.session_id for s in (await db.list_sessions(search="MA")).items] == expected
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await db.list_sessions(search="ma", limit=2, cursor=cursor)
+        seen.extend(s.session_id for s in page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == expected
+    mark = await db.list_sessions(search="ma", user_id="u-2", limit=1)
+    assert [s.session_id for s in mark.items] == ["u-2-4"]
+    rest = await db.list_sessions(search="ma", user_id="u-2", cursor=mark.next_cursor)
+    assert [s.session_id for s in rest.items] == ["ma-u-2-3", "u-2-2", "ma-u-2-1", "u-2-0"]

@@ -126,3 +126,26 @@ async def test_session_summary_follows_the_writes(db: DatabaseInterface) -> None
     assert later.created_at == first.created_at
     assert later.last_activity_at > first.last_activity_at
     assert (await db.list_sessions()).items == [later]
+
+
+async def test_a_session_summary_names_its_client_as_the_user_is_named_now(
+    db: DatabaseInterface,
+) -> None:
+    """get_session and list_sessions give the user's ``data["name"]`` as ``user_name``, read
+    when asked (a renamed client shows the new name); ``None`` for a user without a name."""
+    await db.save_user(b.user("ann", data={"name": "Ann"}))
+    await db.save_state(b.state("ann", "ann-s1"))
+    await db.save_state(b.state("nameless", "nameless-s1"))
+
+    async def names() -> dict[str, str | None]:
+        listed = {s.session_id: s.user_name for s in (await db.list_sessions()).items}
+        for session_id, name in listed.items():
+            summary = await db.get_session(session_id)
+            assert summary is not None
+            assert summary.user_name == name
+        return listed
+
+    assert await names() == {"ann-s1": "Ann", "nameless-s1": None}
+    await db.update_user_data("ann", {"name": "Annie"})
+    await db.update_user_data("nameless", {"name": "Bo"})
+    assert await names() == {"ann-s1": "Annie", "nameless-s1": "Bo"}
