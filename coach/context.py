@@ -14,6 +14,7 @@ summary leaves the context as it was.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 
 from coach.enums import CoachingState, MessageRole
@@ -53,6 +54,58 @@ SUMMARY_KEY = "summary"
 SUMMARIZED_UNTIL_KEY = "summarized_until"
 #: The summary a turn's summarization wrote, in the turn's ``details["summary"]``.
 SUMMARY_TEXT = "text"
+
+#: Context metadata of a returning client's new session: a digest of their previous session
+#: (sent to the model in the summary message) and the id of that session.
+EARLIER_SESSIONS_KEY = "previous_sessions_summary"
+CONTINUES_SESSION_KEY = "continues_session_id"
+#: The headings of the summary message's two parts (the inspector names the parts by them).
+EARLIER_SESSIONS_HEADING = "Summary of the client's earlier sessions:"
+THIS_CONVERSATION_HEADING = "Summary of this conversation so far:"
+
+#: Replies that stand for "no summary" rather than being one (compared without case, brackets,
+#: quotes and end punctuation): a small model echoes the "(none yet)" of its prompt.
+PLACEHOLDER_SUMMARIES = frozenset(
+    {
+        "none",
+        "none yet",
+        "nothing",
+        "nothing yet",
+        "null",
+        "nil",
+        "n/a",
+        "na",
+        "empty",
+        "no summary",
+        "no summary yet",
+        "tbd",
+        "todo",
+        "summary",
+        "not available",
+        "nothing to summarize",
+        "nothing to summarise",
+    }
+)
+#: A label before the text ("Summary so far: (none yet)") does not make it a summary.
+_SUMMARY_LABEL = re.compile(r"^(?:new |updated )?summary(?: so far)?\s*:\s*")
+_PLACEHOLDER_TRIM = " \t\n()[]{}<>\"'`*_.:;!?-–—…"
+
+
+def summary_problem(text: str) -> str | None:
+    """Why ``text`` cannot be used as a summary, or ``None`` when it can.
+
+    Refused: an empty text, one without a single letter or digit, and a placeholder such as
+    "(None yet)" or "N/A" (``PLACEHOLDER_SUMMARIES``).
+    """
+    if not text.strip():
+        return "the model returned an empty summary"
+    if not any(c.isalnum() for c in text):
+        return f"the model returned {text.strip()!r}, which has no words"
+    core = " ".join(text.split()).casefold()
+    core = _SUMMARY_LABEL.sub("", core.strip(_PLACEHOLDER_TRIM)).strip(_PLACEHOLDER_TRIM)
+    if core in PLACEHOLDER_SUMMARIES:
+        return f"the model returned {text.strip()!r}, a placeholder, not a summary"
+    return None
 
 
 class ContextManager:
@@ -263,11 +316,11 @@ class ContextManager:
     @staticmethod
     def _summary_message(context: CoachContext) -> str:
         parts = []
-        earlier = context.metadata.get("previous_sessions_summary")
+        earlier = context.metadata.get(EARLIER_SESSIONS_KEY)
         if isinstance(earlier, str) and earlier:
-            parts.append(f"Summary of the client's earlier sessions:\n{earlier}")
+            parts.append(f"{EARLIER_SESSIONS_HEADING}\n{earlier}")
         if context.consolidated_summary:
-            parts.append(f"Summary of this conversation so far:\n{context.consolidated_summary}")
+            parts.append(f"{THIS_CONVERSATION_HEADING}\n{context.consolidated_summary}")
         return "\n\n".join(parts)
 
     async def prepare_window(
@@ -302,7 +355,6 @@ class ContextManager:
         to_fold = await self._not_loaded_unsummarized(context) + [
             m for pos, m in self._unsummarized(context) if pos < window.folded_until
         ]
-        outcome = SummaryOutcome(attempted=True)
         transcript = "\n".join(
             f"{'Client' if m.role is MessageRole.USER else 'Coach'}: {m.content}" for m in to_fold
         )
@@ -316,14 +368,25 @@ class ContextManager:
             response_schema=None,
             schema_name="summary",
         )
+        # What the summarizer is asked is kept with the outcome, whatever it answers.
+        outcome = SummaryOutcome(
+            attempted=True,
+            request=list(request.messages),
+            prompt={"name": prompt.name, "version": prompt.version, "hash": prompt.content_hash},
+            sampling=self.llm_client.sampling(request).describe(),
+        )
         try:
             response = await self.llm_client.complete(request)
         except LLMError as e:
             outcome.error = f"summary failed: {e.reason}"
+            raw = getattr(e, "raw", None)
+            outcome.raw_output = raw if isinstance(raw, str) and raw else None
             return outcome
+        outcome.raw_output = response.raw
         summary = bound_words(response.text.strip(), self.summary_max_words)
-        if not summary:
-            outcome.error = "summary failed: the model returned an empty summary"
+        problem = summary_problem(summary)
+        if problem is not None:
+            outcome.error = f"summary failed: {problem}; the context was kept as it was"
             return outcome
         context.consolidated_summary = summary
         context.summarized_until = window.folded_until

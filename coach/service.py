@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import unicodedata
 import weakref
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from coach.actions import response_schema
 from coach.actions.effects import NAME_SET_BY, NameSource
-from coach.context import ContextManager
+from coach.context import CONTINUES_SESSION_KEY, EARLIER_SESSIONS_KEY, ContextManager
 from coach.enums import CoachingState, MessageRole, TurnStatus
 from coach.errors import InputError
 from coach.llm.base import LLMClient, LLMRequest
@@ -55,6 +56,8 @@ __all__ = [
 
 #: Characters allowed in a message besides printable ones.
 ALLOWED_CONTROL_CHARS = frozenset("\n\t\r")
+#: Two or more blank lines (whitespace-only lines count as blank).
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
 #: How far back ``retry_turn`` looks for the latest failed turn when no message is named.
 RETRY_LOOKBACK_TURNS = 50
 
@@ -98,6 +101,12 @@ def validate_user_message(text: str, *, max_chars: int) -> str:
                 f"{position + 1}. Remove it and send again."
             )
     return cleaned
+
+
+def tidy_message(text: str) -> str:
+    """A rendered opening message without the blank lines its empty variables left (a
+    welcome back with nothing to recall), so it is stored as a person would write it."""
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 class CoachService:
@@ -188,7 +197,7 @@ class CoachService:
                 welcome = prompts.render("welcome_back", welcome_variables(context))
             else:
                 welcome = prompts.render("welcome", welcome_variables(context))
-            message = MessageRecord(role=MessageRole.COACH, content=welcome.text)
+            message = MessageRecord(role=MessageRole.COACH, content=tidy_message(welcome.text))
             context.conversation_history.append(message)
             await self.context_manager.commit(context, user=user)
             return StartedSession(
@@ -206,8 +215,8 @@ class CoachService:
             return
         earlier = record.user_data.get("metadata", {})
         parts = []
-        if isinstance(earlier, dict) and isinstance(earlier.get("previous_sessions_summary"), str):
-            parts.append(str(earlier["previous_sessions_summary"]))
+        if isinstance(earlier, dict) and isinstance(earlier.get(EARLIER_SESSIONS_KEY), str):
+            parts.append(str(earlier[EARLIER_SESSIONS_KEY]))
         summary = record.user_data.get("summary")
         if isinstance(summary, str) and summary:
             parts.append(summary)
@@ -218,8 +227,8 @@ class CoachService:
         digest = bound_words("\n".join(parts), 2 * self.context_manager.summary_max_words)
         context.metadata = {
             **context.metadata,
-            "previous_sessions_summary": digest,
-            "continues_session_id": previous_id,
+            EARLIER_SESSIONS_KEY: digest,
+            CONTINUES_SESSION_KEY: previous_id,
         }
 
     # -- turns ------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """What the model sees of a conversation: the parts of a turn's context window, what a
-summary step did, and the order in which the model reads the messages."""
+summary step did, the order in which the model reads the messages, and a stored turn's input
+read back from the database (``stored_input``: what the inspector shows and a trial sends
+again)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,18 @@ from dataclasses import dataclass, field
 from pydantic import JsonValue
 
 from coach.enums import MessageRole
+from coach.errors import InputError
 from coach.llm.base import ChatMessage
-from coach.persistence.records import MessageRecord
+from coach.persistence.base import MAX_PAGE_SIZE, DatabaseInterface
+from coach.persistence.records import MessageRecord, TurnRecord
+from coach.prompts.variables import SUMMARY_MESSAGE
+
+#: Where a turn records its context window (``ContextWindow.describe``) in its ``details``,
+CONTEXT_WINDOW = "context_window"
+#: ... what its summary step did (``SummaryOutcome.describe``),
+SUMMARY_STEP = "summary"
+#: ... and the sampling settings of its model call (``LLMClient.sampling``).
+SAMPLING = "sampling"
 
 
 @dataclass(frozen=True)
@@ -59,20 +71,37 @@ def model_messages(
 
 @dataclass
 class SummaryOutcome:
-    """What a summarization attempt did. ``error`` is set when it failed (nothing changed)."""
+    """What a summarization attempt did. ``error`` is set when it failed (nothing changed).
+
+    An attempt also keeps what the summarizer was asked and answered, so a summary (or its
+    failure) can be explained: the messages sent (``request``), the summarizer prompt's name,
+    version and hash (``prompt``), the sampling settings, and the model's output as received
+    (``raw_output``; ``None`` when the call failed before any output).
+    """
 
     attempted: bool = False
     folded_messages: int = 0
     error: str | None = None
     details: dict[str, JsonValue] = field(default_factory=dict)
+    request: list[ChatMessage] = field(default_factory=list)
+    prompt: dict[str, JsonValue] = field(default_factory=dict)
+    sampling: dict[str, JsonValue] = field(default_factory=dict)
+    raw_output: str | None = None
 
     def describe(self) -> dict[str, JsonValue]:
-        return {
+        described: dict[str, JsonValue] = {
             "attempted": self.attempted,
             "folded_messages": self.folded_messages,
             "error": self.error,
-            **self.details,
         }
+        if self.attempted:
+            described.update(
+                prompt=dict(self.prompt),
+                request=[{"role": m.role, "content": m.content} for m in self.request],
+                sampling=dict(self.sampling),
+                raw_output=self.raw_output,
+            )
+        return {**described, **self.details}
 
 
 def reading_order(
@@ -109,3 +138,72 @@ def bound_words(text: str, max_words: int) -> str:
     if len(words) <= max_words:
         return text
     return " ".join(words[:max_words]) + " …"
+
+
+@dataclass(frozen=True)
+class StoredInput:
+    """What a stored turn sent to the model, read back: its system prompt, the summary message
+    it sent (``""`` for none) and the messages of its window, in the order sent."""
+
+    seq: int
+    system_prompt: str
+    summary_text: str
+    message_ids: list[str]
+    #: The window's messages, one per id; ``None`` for a message no longer stored.
+    messages: list[MessageRecord | None]
+
+    @property
+    def missing(self) -> list[str]:
+        """The ids of the window's messages that are no longer stored."""
+        return [i for i, m in zip(self.message_ids, self.messages, strict=True) if m is None]
+
+    def chat(self, system_prompt: str | None = None) -> list[ChatMessage]:
+        """The model's input (``model_messages``), with ``system_prompt`` instead of the
+        turn's own when given.
+
+        Raises:
+            InputError: a message of the window is no longer stored.
+        """
+        if self.missing:
+            raise InputError(f"message {self.missing[0]} of turn {self.seq} is no longer stored")
+        present = [m for m in self.messages if m is not None]
+        prompt = self.system_prompt if system_prompt is None else system_prompt
+        return model_messages(prompt, self.summary_text, present)
+
+
+async def stored_input(db: DatabaseInterface, turn: TurnRecord) -> StoredInput | None:
+    """The input ``turn`` sent to the model, from what it recorded (its system prompt, its
+    summary message, the ids of its window's messages) and the stored messages.
+
+    Returns:
+        ``None`` when the turn recorded no context window (a turn older than that record, or
+        one that failed before its window was built). A message no longer stored is ``None``
+        in ``messages``; it does not raise.
+    """
+    window = turn.details.get(CONTEXT_WINDOW)
+    ids = window.get("included_message_ids") if isinstance(window, dict) else None
+    if not isinstance(window, dict) or not isinstance(ids, list):
+        return None
+    message_ids = [str(i) for i in ids]
+    # The window's messages are the newest ones from ``folded_until`` on (the reading order may
+    # move a few): one page from there finds them, the rest are read one by one.
+    found: dict[str, MessageRecord] = {}
+    start = window.get("folded_until")
+    if message_ids and isinstance(start, int) and not isinstance(start, bool) and start >= 0:
+        limit = min(MAX_PAGE_SIZE, 2 * len(message_ids))
+        page = await db.list_messages(turn.session_id, start=start, limit=limit)
+        found = {m.id: m for m in page}
+    messages: list[MessageRecord | None] = []
+    for message_id in message_ids:
+        message = found.get(message_id)
+        if message is None:
+            message = await db.get_message(turn.session_id, message_id)
+        messages.append(message)
+    summary = turn.details.get(SUMMARY_MESSAGE)
+    return StoredInput(
+        seq=turn.seq or 0,
+        system_prompt=turn.system_prompt,
+        summary_text=summary if isinstance(summary, str) else "",
+        message_ids=message_ids,
+        messages=messages,
+    )

@@ -8,7 +8,7 @@ from coach.inspection import load_session_view, phase_label
 from ui import inspector, lineage, render
 from ui.access import page_runtime
 from ui.chat import when
-from ui.routing import known_choice
+from ui.routing import tab_in_url
 
 runtime = page_runtime()
 db = runtime.db
@@ -55,21 +55,20 @@ if view is None:
 inspector.header(runtime, view)
 lineage.follow_making(runtime)
 lineage.lineage(runtime, view.session_id)
-links = st.columns(3)
-with links[0]:
+with st.container(horizontal=True, gap="medium"):  # one line, on a phone too
     st.page_link(
         "pages/coach.py",
         label="Continue in the coach",
         icon="💬",
         query_params={"user_id": view.user_id, "session_id": view.session_id},
     )
-with links[1]:
     st.page_link("pages/sessions.py", label="Back to sessions", icon="🗂️")
 
 # Only the open tab runs (a long session's turn log is heavy to draw), and the open tab is part
-# of the deep link: /inspector?session_id=…&tab=Turns.
-known_choice("tab", list(inspector.TABS), what="tab")
-tabs = st.tabs(list(inspector.TABS), key="tab", bind="query-params")
+# of the deep link (/inspector?session_id=…&tab=Turns) and of the browser's history: Back
+# returns to the tab open before.
+tab_in_url("tab", list(inspector.TABS), what="tab")
+tabs = st.tabs(list(inspector.TABS), key="tab", on_change="rerun")
 for draw, container in zip(inspector.TABS.values(), tabs, strict=True):
     if container.open:
         with container:

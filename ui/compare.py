@@ -22,6 +22,7 @@ from coach.sessions.compare import (
 from ui.app_runtime import AppRuntime
 from ui.charts import two_phase_paths_chart
 from ui.render import escape_markdown, safe_markdown, stop_on_error
+from ui.tables import whole_texts
 
 TURNS_PER_PAGE = 20
 PAGE_KEY = "compare_page"
@@ -116,6 +117,7 @@ def identities(found: Comparison) -> None:
         for change in found.identities
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    whole_texts(rows, ["in A", "in B"], key="compare_identities")
 
 
 def _identity_text(shown: dict[str, object]) -> str:

@@ -1,50 +1,48 @@
 """The session inspector's tabs: State, Context, Identities, Turns, Prompt, User, and the
 delete controls. Each record view can be copied as JSON (code blocks have a copy button).
 
-What is shown is derived in ``coach.inspection``; this module only lays it out. It is about
-400 lines because it holds one function per tab of one page; splitting it would scatter a page.
+What is shown is derived in ``coach.inspection``; this module only lays it out, one function
+per tab. An opened turn is drawn by ``ui.turn_view``, the session's memory (what it carries from
+the client's previous session, the summary steps) by ``ui.memory``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
 from coach.costs import Priced
-from coach.enums import TurnStatus
 from coach.errors import CoachError
 from coach.inspection import (
     SessionView,
-    action_rows,
+    chat_parts,
     diff_snapshots,
     identity_history,
     identity_rows,
     latest_window_turn,
+    load_turn_exchange,
     load_turn_outlines,
     message_rows,
     phase_label,
     phase_number,
     phase_timeline,
-    prompt_refs,
     replay,
     timeline_points,
     turn_rows,
     window_view,
 )
-from coach.persistence.records import TurnRecord
 from coach.prompts.library import PromptPin, describe_pin
 from coach.prompts.store import ACTIVE
-from ui import client_edits, experiments, lineage
+from ui import client_edits, experiments, lineage, memory, turn_view
 from ui.access import workbench
 from ui.app_runtime import AppRuntime
 from ui.charts import phase_timeline_chart
 from ui.chat import user_name
-from ui.paging import current_cursor, pager
+from ui.paging import current_cursor, page_picker, pager
 from ui.render import escape_markdown, json_view, safe_markdown, show_error, stop_on_error
-from ui.tables import session_costs, sessions_table
+from ui.tables import session_costs, sessions_table, table
 
 MESSAGES_PER_PAGE = 50
 TURNS_PER_PAGE = 20
@@ -53,41 +51,30 @@ TIMELINE_EVERY_TURN_UP_TO = 200
 FLASH_KEY = "inspector_flash"
 
 
-def table(rows: list[dict[str, object]], *, key: str | None = None) -> None:
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key=key)
-
-
-def page_picker(label: str, total: int, per_page: int, key: str) -> int:
-    """A page number input; returns the 0-based index of the first item of the page."""
-    pages = max(1, math.ceil(total / per_page))
-    if pages == 1:
-        return 0
-    number = st.number_input(f"{label} page (of {pages})", 1, pages, pages, key=key)
-    return (int(number) - 1) * per_page
-
-
 def header(runtime: AppRuntime, view: SessionView) -> None:
     summary = view.summary
     name = user_name(view.user, view.user_id)
     prompts = describe_pin(view.context.user_data if view.context else {})
+    last = summary.last_activity_at
     st.caption(
         f"Session `{view.session_id}` of **{escape_markdown(name)}** (`{view.user_id}`) · "
+        f"last active {last.strftime('%Y-%m-%d %H:%M') + ' UTC' if last else '—'} · "
         f"prompts: {prompts}"
     )
-    # The phase and the time get wider columns: in five equal ones their values were cut off.
-    columns = st.columns([2, 1, 1, 1, 1, 2])
+    # A row that wraps, each metric as wide as its value: columns stack one under another on a
+    # phone, where six metrics filled the first screen and pushed the tabs below it.
     state = view.state.state if view.state else summary.state
-    columns[0].metric(
-        f"Phase {phase_number(state)} of 6" if state else "Phase",
-        phase_label(state) if state else "—",
-    )
-    columns[1].metric("Messages", summary.message_count)
-    columns[2].metric("Turns", summary.turn_count)
-    columns[3].metric("Identities", len(view.identities))
     cost = session_costs(runtime, [summary]).get(view.session_id, Priced())
-    columns[4].metric("Cost", cost.short(), help=cost.describe())
-    last = summary.last_activity_at
-    columns[5].metric("Last activity (UTC)", last.strftime("%Y-%m-%d %H:%M") if last else "—")
+    with st.container(horizontal=True, gap="medium", key="inspector_header"):
+        st.metric(
+            f"Phase {phase_number(state)} of 6" if state else "Phase",
+            phase_label(state) if state else "—",
+            width="content",
+        )
+        st.metric("Messages", summary.message_count, width="content")
+        st.metric("Turns", summary.turn_count, width="content")
+        st.metric("Identities", len(view.identities), width="content")
+        st.metric("Cost", cost.short(), help=cost.describe(), width="content")
 
 
 def state_tab(runtime: AppRuntime, view: SessionView) -> None:
@@ -127,6 +114,7 @@ def context_tab(runtime: AppRuntime, view: SessionView) -> None:
         st.caption(f"Covers the messages before #{view.summarized_until}.")
     else:
         st.caption("No summary yet: every message still fits the context window.")
+    memory.earlier_session(view)
     # Collapsed: the raw records would push the context window and the messages off screen.
     with st.expander("User data and context record as JSON", icon="🧾"):
         json_view(user_data, label="User data (summary and metadata)")
@@ -165,6 +153,7 @@ def context_tab(runtime: AppRuntime, view: SessionView) -> None:
             st.caption(
                 f"That turn folded {outcome.get('folded_messages')} messages into the summary."
             )
+    memory.summary_history(runtime, view)
 
     st.markdown("#### Messages")
     total = view.summary.message_count
@@ -205,45 +194,6 @@ def identities_tab(runtime: AppRuntime, view: SessionView) -> None:
         table(stray, key="identities_stray")
 
 
-def _ms(value: float | None) -> str | None:
-    return f"{value:,.0f} ms" if value is not None else None
-
-
-def _turn_details(turn: TurnRecord) -> None:
-    if turn.status is TurnStatus.FAILED:
-        st.error(f"Failed: {turn.error}")
-    metrics: dict[str, int | str | None] = {
-        "Input tokens": turn.input_tokens,
-        "Output tokens": turn.output_tokens,
-        "Latency": _ms(turn.latency_ms),
-        "Time to first token": _ms(turn.ttft_ms),
-    }
-    for column, (label, value) in zip(st.columns(4), metrics.items(), strict=True):
-        column.metric(label, value if value is not None else "—")
-    change = f"**Phase:** {turn.state_before.value} → {turn.state_after.value}"
-    if turn.requested_transition is not None:
-        outcome = (
-            f"refused: {escape_markdown(turn.transition_refused_reason)}"
-            if turn.transition_refused_reason
-            else "made"
-        )
-        change += f" · requested {turn.requested_transition.value} ({outcome})"
-    st.markdown(change)
-    if turn.actions:
-        client_edits.data_notes(turn.actions)
-        table(action_rows(turn))
-    refs = prompt_refs(turn.prompt_version)
-    versions = " + ".join(f"[{part}@{n}](/prompts?part={part})" for part, n in refs)
-    st.markdown(
-        f"**Prompt sent:** `{turn.prompt_name}` · versions {versions or turn.prompt_version}"
-        f" · hash `{turn.prompt_hash[:12]}` · model `{turn.provider}/{turn.model}`"
-    )
-    st.code(turn.system_prompt, language="markdown", wrap_lines=True, height=300)
-    st.markdown("**Raw model output**")
-    st.code(turn.raw_output or "(none)", language="json", wrap_lines=True)
-    json_view(turn, label="Turn record")
-
-
 def turns_tab(runtime: AppRuntime, view: SessionView) -> None:
     total = view.summary.turn_count
     if not total:
@@ -271,7 +221,7 @@ def turns_tab(runtime: AppRuntime, view: SessionView) -> None:
             with entry, stop_on_error(runtime):
                 whole = runtime.run(runtime.db.get_turn(view.session_id, turn.seq or 0))
                 if whole is not None:
-                    _turn_details(whole)
+                    turn_view.turn_details(runtime.run(load_turn_exchange(runtime.db, whole)))
                     lineage.fork_button(runtime, view.session_id, whole.seq or 0)
                     st.markdown("**Try this turn again**")
                     experiments.on_turn(
@@ -328,14 +278,26 @@ def prompt_tab(runtime: AppRuntime, view: SessionView) -> None:
         f"· hash `{prompt.short_hash}` · {preview.window.get('total_tokens', '?')} tokens in the "
         "context window, before the client's next message."
     )
-    st.code(prompt.text, language="markdown", wrap_lines=True)
-    st.markdown("**Messages sent to the model**")
-    json_view(
-        [{"role": m.role, "content": m.content} for m in preview.request.messages],
-        label="Model input",
+    # The prompt once; the schema and the JSON copy (which repeats it) are drawn when opened.
+    turn_view.model_input(
+        chat_parts(preview.request.messages),
+        what="What the next turn would send, before the client's next message",
     )
-    st.markdown("**Reply schema for this phase**")
-    json_view(preview.request.response_schema or {}, label="JSON schema")
+    schema = st.expander(
+        "Reply schema for this phase (JSON)", icon="🧩", key="prompt_schema", on_change="rerun"
+    )
+    if schema.open:
+        with schema:
+            json_view(preview.request.response_schema or {}, label="JSON schema")
+    copy = st.expander(
+        "Model input as JSON, to copy", icon="🧾", key="prompt_input_json", on_change="rerun"
+    )
+    if copy.open:
+        with copy:
+            json_view(
+                [{"role": m.role, "content": m.content} for m in preview.request.messages],
+                label="Model input (role and content, in order)",
+            )
 
 
 NO_PIN = "active (no pin)"

@@ -46,3 +46,36 @@ def known_choice(param: str, choices: Sequence[str], *, what: str) -> None:
             f"{choices[0]} is open.",
             icon="🧭",
         )
+
+
+def tab_in_url(param: str, choices: Sequence[str], *, what: str) -> None:
+    """Keep the tabs keyed ``param`` (``st.tabs(..., key=param, on_change="rerun")``) and
+    ``?param=`` in step, one browser history entry per tab change. Call it before the tabs.
+
+    A link, Back or Forward changes the URL: its tab opens, matched case-insensitively; one
+    that is none of ``choices`` is said so (the first opens), never silently replaced. A click
+    on a tab changes the widget: the URL follows, written through ``st.query_params``, which
+    adds a history entry, so Back shows the tab open before. Tabs bound to the URL
+    (``bind="query-params"``) would keep it in step too, but replace the entry: Back then
+    skipped every tab change and left the page.
+
+    The ``?param=`` value this function last saw or wrote is kept in the session: it tells a
+    changed URL from a changed tab.
+    """
+    seen_key = f"url_seen_{param}"
+    raw = st.query_params.get(param, "")
+    found = next((c for c in choices if c.casefold() == raw.strip().casefold()), None)
+    asked = found or choices[0]
+    shown = st.session_state.get(param)
+    if raw == st.session_state.get(seen_key) and shown in choices and shown != asked:
+        st.query_params[param] = shown
+        st.session_state[seen_key] = shown
+        return
+    if raw and found is None and raw != st.session_state.get(seen_key):
+        st.warning(
+            f"There is no {what} {raw!r}; the {what}s are {', '.join(choices)}. "
+            f"{choices[0]} is open.",
+            icon="🧭",
+        )
+    st.session_state[param] = asked
+    st.session_state[seen_key] = raw

@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 
-from coach.llm.base import LLMClient, LLMRequest, LLMResponse, StreamEvent, TextDelta
+from coach.llm.base import LLMClient, LLMRequest, LLMResponse, Sampling, StreamEvent, TextDelta
 
 
 class CachingLLMClient(LLMClient):
@@ -45,6 +45,9 @@ class CachingLLMClient(LLMClient):
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
+
+    def sampling(self, request: LLMRequest) -> Sampling:
+        return self.inner.sampling(request)
 
 
 def _key(request: LLMRequest) -> str:

@@ -8,6 +8,8 @@ result. From it this package derives
 - ``identities``: identities grouped by state, and each identity's history of actions;
 - ``replay``: the state and identities after each turn, and the diff between two turns;
 - ``window``: the context window of a turn, token counts per part, where each message stood;
+- ``model_input``: what a stored turn sent to the model, message by message, and its sampling;
+- ``summaries``: what a session carries from the previous one, and its summary steps;
 - ``session``: a whole session loaded at once, and its JSON export bundle.
 """
 
@@ -20,6 +22,15 @@ from coach.inspection.identities import (
     identity_history,
     identity_rows,
 )
+from coach.inspection.model_input import (
+    InputPart,
+    TurnExchange,
+    chat_parts,
+    input_parts,
+    load_turn_exchange,
+    sampling_rows,
+    summary_title,
+)
 from coach.inspection.replay import DiffRow, Snapshot, diff_snapshots, replay
 from coach.inspection.session import (
     SessionView,
@@ -28,6 +39,13 @@ from coach.inspection.session import (
     latest_window_turn,
     load_session_view,
     load_turn_outlines,
+)
+from coach.inspection.summaries import (
+    CarriedOver,
+    SummaryStep,
+    carried_over,
+    load_summary_steps,
+    summary_step,
 )
 from coach.inspection.timeline import (
     PHASE_LABELS,
@@ -51,21 +69,30 @@ from coach.inspection.window import (
 __all__ = [
     "IDENTITY_STATE_ORDER",
     "PHASE_LABELS",
+    "CarriedOver",
     "DiffRow",
     "IdentityEvent",
+    "InputPart",
     "PhaseStep",
     "SessionView",
     "Snapshot",
+    "SummaryStep",
+    "TurnExchange",
     "WindowView",
     "action_rows",
     "activity_bounds",
     "as_json",
+    "carried_over",
+    "chat_parts",
     "diff_snapshots",
     "identities_by_state",
     "identity_history",
     "identity_rows",
+    "input_parts",
     "latest_window_turn",
     "load_session_view",
+    "load_summary_steps",
+    "load_turn_exchange",
     "load_turn_outlines",
     "message_rows",
     "message_status",
@@ -74,6 +101,9 @@ __all__ = [
     "phase_timeline",
     "prompt_refs",
     "replay",
+    "sampling_rows",
+    "summary_step",
+    "summary_title",
     "timeline_points",
     "turn_rows",
     "unanswered_user_messages",

@@ -22,6 +22,7 @@ from coach.persistence.records import (
     TurnRecord,
     UserRecord,
 )
+from coach.window import CONTEXT_WINDOW
 
 # --- filters ------------------------------------------------------------------------------------
 
@@ -104,7 +105,7 @@ async def latest_window_turn(db: DatabaseInterface, view: SessionView) -> TurnRe
     last = view.summary.turn_count
     for seq in range(last, max(0, last - WINDOW_LOOKBACK), -1):
         turn = await db.get_turn(view.session_id, seq)
-        if turn is not None and "context_window" in turn.details:
+        if turn is not None and CONTEXT_WINDOW in turn.details:
             return turn
     return None
 

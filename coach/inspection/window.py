@@ -11,6 +11,7 @@ from pydantic import JsonValue
 
 from coach.enums import MessageRole
 from coach.persistence.records import MessageRecord, TurnRecord
+from coach.window import CONTEXT_WINDOW, SUMMARY_STEP
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,11 @@ def json_int(value: JsonValue | None) -> int:
 
 def window_view(turn: TurnRecord) -> WindowView | None:
     """The context window recorded on ``turn``, or ``None`` when it has none."""
-    window = turn.details.get("context_window")
+    window = turn.details.get(CONTEXT_WINDOW)
     if not isinstance(window, dict):
         return None
     ids = window.get("included_message_ids")
-    summary = turn.details.get("summary")
+    summary = turn.details.get(SUMMARY_STEP)
     return WindowView(
         seq=turn.seq or 0,
         system_tokens=json_int(window.get("system_tokens")),

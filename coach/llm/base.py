@@ -9,9 +9,11 @@ text while it arrives, then exactly one final :class:`LLMResponse`. Failures are
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from pydantic import JsonValue
 
 from coach.errors import ConfigurationError, LLMResponseError
 
@@ -96,6 +98,36 @@ class LLMResponse:
 StreamEvent = TextDelta | LLMResponse
 
 
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """The sampling settings a client uses for one request, as far as it knows them (recorded on
+    every turn, so a reply can be explained).
+
+    ``None`` means the client does not send the setting: the provider's or server's own default
+    applies, which the client cannot see.
+
+    Attributes:
+        temperature: The sampling temperature.
+        max_output_tokens: The most tokens the reply may have.
+        seed: The sampling seed (``None``: none is sent; the output is not repeatable).
+        other: Further settings the client sends, by name (the local model's repeat penalty).
+    """
+
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    seed: int | None = None
+    other: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, JsonValue]:
+        """A plain-JSON description for the turn log."""
+        return {
+            "temperature": self.temperature,
+            "max_output_tokens": self.max_output_tokens,
+            "seed": self.seed,
+            **self.other,
+        }
+
+
 class LLMClient(ABC):
     """A chat model behind one small, provider-independent interface.
 
@@ -161,6 +193,20 @@ class LLMClient(ABC):
         Returns:
             The number of tokens.
         """
+
+    def sampling(self, request: LLMRequest) -> Sampling:
+        """The sampling settings this client uses for ``request``: read-only, it asks nothing.
+
+        Args:
+            request: The request about to be sent (its own temperature and output limit win
+                over the client's).
+
+        Returns:
+            What the request sets; clients override this to add the defaults they send.
+        """
+        return Sampling(
+            temperature=request.temperature, max_output_tokens=request.max_output_tokens
+        )
 
     def with_model(self, model: str) -> LLMClient:
         """A client that asks ``model`` instead (for trying a turn with another model). The

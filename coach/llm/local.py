@@ -13,7 +13,9 @@ instance serves one generation at a time; concurrent requests wait their turn.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
+import inspect
 import logging
 import threading
 import time
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from coach.errors import ConfigurationError, LLMError, LLMLengthError, cut_off
-from coach.llm.base import LLMClient, LLMRequest, StreamEvent, TextDelta, Usage
+from coach.llm.base import LLMClient, LLMRequest, Sampling, StreamEvent, TextDelta, Usage
 from coach.llm.grammar import bounded_schema
 from coach.llm.parsing import ReplyAssembler
 
@@ -65,6 +67,16 @@ def _llama_class() -> Any:
             f"(it compiles llama.cpp; a C/C++ compiler and cmake are needed) ({e})"
         ) from e
     return Llama
+
+
+@functools.cache
+def _llama_default(option: str) -> Any:
+    """The default of a ``Llama.create_chat_completion`` option, or ``None`` when unknown."""
+    try:
+        parameter = inspect.signature(_llama_class().create_chat_completion).parameters[option]
+    except (ConfigurationError, KeyError, TypeError, ValueError):
+        return None
+    return None if parameter.default is inspect.Parameter.empty else parameter.default
 
 
 class LocalLLMClient(LLMClient):
@@ -257,6 +269,33 @@ class LocalLLMClient(LLMClient):
 
     # -- generation ------------------------------------------------------------------------------
 
+    def _sampling_options(self, request: LLMRequest) -> dict[str, Any]:
+        """The sampling options of ``create_chat_completion`` for ``request`` (what
+        :meth:`sampling` describes)."""
+        options: dict[str, Any] = {
+            "max_tokens": request.max_output_tokens or self.max_output_tokens,
+            "repeat_penalty": self.repeat_penalty,
+        }
+        if request.temperature is not None:
+            options["temperature"] = request.temperature
+        if self.seed is not None:
+            # Per request: without it llama-cpp-python seeds each request from the one
+            # before, so a reply would depend on how many requests this client ran.
+            options["seed"] = self.seed
+        return options
+
+    def sampling(self, request: LLMRequest) -> Sampling:
+        """The options sent to llama.cpp; a temperature the request does not set is
+        llama-cpp-python's default (read from its signature; ``None`` without the package)."""
+        options = self._sampling_options(request)
+        temperature = options.get("temperature", _llama_default("temperature"))
+        return Sampling(
+            temperature=temperature,
+            max_output_tokens=options["max_tokens"],
+            seed=options.get("seed"),
+            other={"repeat_penalty": options["repeat_penalty"]},
+        )
+
     def _generate(
         self,
         request: LLMRequest,
@@ -267,16 +306,7 @@ class LocalLLMClient(LLMClient):
         try:
             llama = self._model()
             messages = [{"role": m.role, "content": m.content} for m in request.messages]
-            options: dict[str, Any] = {
-                "max_tokens": request.max_output_tokens or self.max_output_tokens,
-                "repeat_penalty": self.repeat_penalty,
-            }
-            if request.temperature is not None:
-                options["temperature"] = request.temperature
-            if self.seed is not None:
-                # Per request: without it llama-cpp-python seeds each request from the one
-                # before, so a reply would depend on how many requests this client ran.
-                options["seed"] = self.seed
+            options = self._sampling_options(request)
             if request.response_schema is not None:
                 options["response_format"] = {
                     "type": "json_object",

@@ -44,7 +44,7 @@ from coach.errors import (
     LLMTimeoutError,
     cut_off,
 )
-from coach.llm.base import LLMClient, LLMRequest, StreamEvent, TextDelta, Usage
+from coach.llm.base import LLMClient, LLMRequest, Sampling, StreamEvent, TextDelta, Usage
 from coach.llm.parsing import ReplyAssembler, schema_instructions
 from coach.llm.tokens import count_tokens_o200k
 
@@ -135,6 +135,11 @@ class OpenAIClient(LLMClient):
 
     def _limit(self, request: LLMRequest) -> int | None:
         return request.max_output_tokens or self.max_output_tokens
+
+    def sampling(self, request: LLMRequest) -> Sampling:
+        """What ``_create`` sends: the request's temperature (else none, the server's default),
+        the output limit of the request or the client, and no seed."""
+        return Sampling(temperature=request.temperature, max_output_tokens=self._limit(request))
 
     def with_model(self, model: str) -> OpenAIClient:
         if not model.strip():

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeAlias
 
 from coach.errors import LLMError
-from coach.llm.base import LLMClient, LLMRequest, StreamEvent, TextDelta, Usage
+from coach.llm.base import LLMClient, LLMRequest, Sampling, StreamEvent, TextDelta, Usage
 from coach.llm.parsing import ReplyAssembler
 from coach.llm.tokens import count_tokens_o200k
 
@@ -134,6 +134,15 @@ class ScriptedLLMClient(LLMClient):
             model=self.model, provider=self.provider, usage=usage, ttft_ms=ttft_ms, started=started
         ):
             yield event
+
+    def sampling(self, request: LLMRequest) -> Sampling:
+        """What the request asks for; nothing is sampled (``other["sampled"]`` is ``False``):
+        the replies are scripted."""
+        return Sampling(
+            temperature=request.temperature,
+            max_output_tokens=request.max_output_tokens,
+            other={"sampled": False},
+        )
 
     def count_tokens(self, text: str) -> int:
         """Count tokens with OpenAI's ``o200k_base`` encoding (offline, deterministic)."""

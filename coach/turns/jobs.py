@@ -47,6 +47,7 @@ from coach.prompts.variables import PROMPT_VARIABLES, SUMMARY_MESSAGE, phase_var
 from coach.state_machine import apply_transition, evaluate_transition
 from coach.turns.events import TurnHandle, TurnResult, log_turn_ended
 from coach.turns.recovery import recover_interrupted
+from coach.window import CONTEXT_WINDOW, SAMPLING, SUMMARY_STEP
 
 logger = logging.getLogger(__name__)
 
@@ -248,8 +249,10 @@ class TurnJobs:
                 "prompt_hash": prompt.content_hash,
                 "system_prompt": prompt.text,
                 "details": {
-                    "context_window": window.describe(),
-                    "summary": summary.describe(),
+                    CONTEXT_WINDOW: window.describe(),
+                    SUMMARY_STEP: summary.describe(),
+                    # Temperature, output limit, seed: what the reply was sampled with.
+                    SAMPLING: self.llm_client.sampling(request).describe(),
                     # What the prompt was filled with: the prompt lab renders other versions
                     # of it as this turn would have had them.
                     PROMPT_VARIABLES: dict(variables),

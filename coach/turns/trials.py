@@ -25,13 +25,12 @@ from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
     MAX_EXPERIMENT_RUNS,
     ExperimentRun,
-    MessageRecord,
     TurnRecord,
 )
 from coach.prompts.library import PromptLibrary, PromptPin
 from coach.prompts.loader import PromptError
-from coach.prompts.variables import PROMPT_VARIABLES, SUMMARY_MESSAGE
-from coach.window import model_messages
+from coach.prompts.variables import PROMPT_VARIABLES
+from coach.window import stored_input
 
 MAX_RUNS = MAX_EXPERIMENT_RUNS
 #: Runs waiting on the model at once, by default (as the evals of SPEC §6).
@@ -126,13 +125,11 @@ async def prepare(
         )
     manager = await prompts.manager(pin)
     prompt = manager.system_prompt(stored.state_before, {k: str(v) for k, v in variables.items()})
-    summary = stored.details.get(SUMMARY_MESSAGE)
+    sent = await stored_input(db, stored)
+    if sent is None:
+        raise PromptError(f"turn {seq} recorded no context window; try a newer turn")
     request = LLMRequest(
-        messages=model_messages(
-            prompt.text,
-            summary if isinstance(summary, str) else "",
-            await _window_messages(db, stored),
-        ),
+        messages=sent.chat(prompt.text),
         response_schema=response_schema(stored.state_before),
         schema_name="coach_reply",
     )
@@ -244,20 +241,6 @@ async def stored_reply(db: DatabaseInterface, turn: TurnRecord) -> str | None:
         return None
     answer = await db.get_message(turn.session_id, turn.coach_message_id)
     return None if answer is None else answer.content
-
-
-async def _window_messages(db: DatabaseInterface, turn: TurnRecord) -> list[MessageRecord]:
-    window = turn.details.get("context_window")
-    ids = window.get("included_message_ids") if isinstance(window, dict) else None
-    if not isinstance(ids, list):
-        raise PromptError(f"turn {turn.seq} recorded no context window; try a newer turn")
-    messages = []
-    for message_id in ids:
-        message = await db.get_message(turn.session_id, str(message_id))
-        if message is None:
-            raise InputError(f"message {message_id} of turn {turn.seq} is no longer stored")
-        messages.append(message)
-    return messages
 
 
 def _ms(started: float) -> float:

@@ -278,3 +278,180 @@ def test_a_tab_in_the_link_matches_in_any_case_and_an_unknown_one_is_said(
     [warning] = app.warning
     assert warning.value.startswith("There is no tab 'Nope'; the tabs are State, Context")
     assert app.session_state["tab"] == "State"
+
+
+# --- what a turn sent to the model (issue 14) ---------------------------------------------------
+
+
+def returning_client() -> tuple[StartedSession, StartedSession]:
+    """A client's two sessions: the first about cooking, the second with one turn."""
+    rt = runtime()
+    first = rt.run(rt.service.start_session(user_name="Kim"))
+    scripted_client().enqueue(reply("Cooking sounds lovely."), reply("Welcome back, Kim."))
+    rt.run(rt.service.send_message_and_wait(first.user_id, first.session_id, "I love cooking."))
+    second = rt.run(rt.service.start_session(first.user_id))
+    rt.run(rt.service.send_message_and_wait(first.user_id, second.session_id, "Hello again."))
+    return first, second
+
+
+def test_an_opened_turn_shows_the_model_input_as_sent_with_the_earlier_session(
+    app: AppTest,
+) -> None:
+    _, second = returning_client()
+    sent = [m.content for m in scripted_client().requests[-1].messages]
+    open_page(app, "pages/inspector.py", session_id=second.session_id, tab="Turns")
+    app.session_state["turn_1"] = True
+    app.run()
+    no_exception(app)
+    turns = next(t for t in app.tabs if t.label == "Turns")
+
+    codes = [str(c.value) for c in turns.get("code")]
+    # Every message the model was sent, in order: the system prompt (once), the summary
+    # message carrying the earlier session, the client's and the coach's messages.
+    assert codes[: len(sent)] == sent
+    assert len(sent) == 4 and codes.count(sent[0]) == 1
+    assert sent[1].startswith("Summary of the client's earlier sessions:")
+    assert "cooking" in sent[1]
+    shown = block_text(turns)
+    assert "Carried from the client's earlier session** — sent as a second system message" in (
+        shown
+    )
+    # The client's message and the reply by their text; no message ids (the record is folded).
+    markdown = [str(m.value) for m in turns.get("markdown")]
+    assert "Hello again." in markdown and "Welcome back, Kim." in markdown
+    rt = runtime()
+    turn = rt.run(rt.db.get_turn(second.session_id, 1))
+    assert turn is not None and turn.user_message_id not in shown
+    assert turn.coach_message_id is not None and turn.coach_message_id not in shown
+
+
+def test_the_context_tab_shows_what_was_carried_and_links_its_session(app: AppTest) -> None:
+    first, second = returning_client()
+    open_page(app, "pages/inspector.py", session_id=second.session_id)
+    context = tab(app, "Context")
+    shown = block_text(context)
+    assert "#### Carried from the client's earlier session" in shown
+    assert any("Client: I love cooking." in str(c.value) for c in context.get("code"))
+    link = f"[Open the session it came from](/inspector?session_id={first.session_id})"
+    assert link in shown
+
+
+def test_a_first_session_carries_nothing(app: AppTest) -> None:
+    first, _ = returning_client()
+    open_page(app, "pages/inspector.py", session_id=first.session_id)
+    assert "Carried from the client's earlier session" not in block_text(tab(app, "Context"))
+
+
+def test_the_summary_history_shows_each_step_and_a_refused_placeholder(
+    app_env: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coach.llm.base import LLMRequest
+    from tests.app.helpers import APP, TIMEOUT_S
+
+    monkeypatch.setenv("COACH_CONTEXT_TOKEN_BUDGET", "200")  # every turn folds
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S).run()
+    rt = runtime()
+    summaries = iter(["(None yet)", "Kim wants to sleep better."])
+
+    def answer(request: LLMRequest) -> dict[str, object] | str:
+        if request.response_schema is None:
+            return next(summaries, "Kim wants to sleep better and reads in bed.")
+        return reply("Tell me more.")
+
+    scripted_client().function = answer
+    info = rt.run(rt.service.start_session(user_name="Kim"))
+    for text in ("I sleep badly.", "Mostly on weekdays.", "I read my phone in bed."):
+        rt.run(rt.service.send_message_and_wait(info.user_id, info.session_id, text))
+    open_page(at, "pages/inspector.py", session_id=info.session_id)
+
+    context = tab(at, "Context")
+    assert "(None yet)" not in block_text(context)  # the current summary is a real one
+    assert not [f for f in context.get("dataframe") if "outcome" in f.value.columns]
+    at.session_state["summary_history_open"] = True  # opened on demand
+    at.run()
+    no_exception(at)
+    context = next(t for t in at.tabs if t.label == "Context")
+    [history] = [f.value for f in context.get("dataframe") if "outcome" in f.value.columns]
+    steps = {row.turn: row for row in history.itertuples()}
+    assert list(steps) == [3, 2, 1]
+    assert steps[1].outcome == "failed: the context was kept"
+    assert "'(None yet)', a placeholder, not a summary" in steps[1][4]
+    assert steps[2].outcome.startswith("folded ") and steps[2][4] == "Kim wants to sleep better."
+    # Each step: what the summarizer was sent (its prompt, the transcript) and its raw output.
+    codes = [str(c.value) for c in context.get("code")]
+    assert sum(c.startswith("You keep the memory of a coaching conversation") for c in codes) == 3
+    assert any(c.endswith("\nClient: I sleep badly.\nCoach: Tell me more.") for c in codes)
+    assert "(None yet)" in codes and "Kim wants to sleep better." in codes
+    shown = block_text(context)
+    assert "**Summarizer prompt:** `summarizer`" in shown
+    assert "**Sampling:** temperature `not sent (the provider's default)`" in shown
+
+
+def store_old_turn(user_id: str, session_id: str, text: str) -> None:
+    """Store a turn as turns were stored before they recorded their window and sampling."""
+    from coach.enums import CoachingState, MessageRole, TurnStatus
+    from coach.persistence.records import MessageRecord, TurnCommit, TurnRecord
+
+    rt = runtime()
+    context = rt.run(rt.db.get_context(user_id, session_id, message_limit=0))
+    assert context is not None
+    message = MessageRecord(role=MessageRole.USER, content=text)
+    context.messages.append(message)
+    turn = TurnRecord(
+        session_id=session_id,
+        user_id=user_id,
+        user_message_id=message.id,
+        state_before=CoachingState.INTRODUCTION,
+        state_after=CoachingState.INTRODUCTION,
+        status=TurnStatus.FAILED,
+        error="an old failure",
+        system_prompt="An old system prompt.",
+    )
+    rt.run(rt.db.commit_turn(TurnCommit(context=context, turn=turn)))
+
+
+def test_a_turn_shows_its_sampling_settings_and_an_old_one_says_not_recorded(
+    app: AppTest,
+) -> None:
+    rt = runtime()
+    info = rt.run(rt.service.start_session(user_name="Kim"))
+    scripted_client().enqueue(reply("Hi Kim."))
+    rt.run(rt.service.send_message_and_wait(info.user_id, info.session_id, "Hello."))
+    store_old_turn(info.user_id, info.session_id, "An old question.")
+    open_page(app, "pages/inspector.py", session_id=info.session_id, tab="Turns")
+    app.session_state["turn_1"] = True
+    app.session_state["turn_2"] = True
+    app.run()
+    no_exception(app)
+    entries = {e.label.split(" · ")[0]: e for e in tab(app, "Turns").expander}
+    new, old = block_text(entries["Turn 1"]), block_text(entries["Turn 2"])
+
+    assert (
+        "**Sampling:** temperature `not sent (the provider's default)` · max output tokens "
+        "`not sent (the provider's default)` · seed `not sent (the provider's default)` · "
+        "sampled `no`"
+    ) in new
+    assert "**Sampling:** not recorded" in old
+    assert "recorded no context window" in old and "An old system prompt." in old
+    assert "An old question." in old and "No reply: the turn failed." in old
+
+
+def test_the_prompt_tab_shows_the_prompt_once_and_folds_the_rest(
+    app: AppTest, demo: StartedSession
+) -> None:
+    rt = runtime()
+    preview = rt.run(rt.service.preview_prompt(demo.user_id, demo.session_id))
+    prompt = tab(app, "Prompt")
+    codes = [str(c.value) for c in prompt.get("code")]
+    assert sum("You are an identity coach" in c for c in codes) == 1  # not again as JSON
+    assert codes[: len(preview.request.messages)] == [m.content for m in preview.request.messages]
+    assert not any('"properties"' in c for c in codes)  # the schema is folded ...
+    labels = [e.label for e in prompt.expander]
+    assert "Reply schema for this phase (JSON)" in labels
+    app.session_state["prompt_schema"] = True
+    app.session_state["prompt_input_json"] = True
+    app.run()
+    no_exception(app)
+    codes = [str(c.value) for c in tab(app, "Prompt").get("code")]
+    assert any('"properties"' in c for c in codes)  # ... and drawn when opened
+    assert any('"role": "system"' in c for c in codes)
