@@ -15,9 +15,10 @@ from coach.config import Settings
 from coach.errors import CoachError
 from ui.access import signed_in
 from ui.app_runtime import get_runtime, read_secrets
-from ui.render import show_error
+from ui.render import app_styles, show_error
 
 st.set_page_config(page_title="Identity Coach Playground", page_icon="🧭", layout="wide")
+app_styles()
 
 PAGES = [
     st.Page("pages/coach.py", title="Coach", icon="💬", url_path="coach", default=True),
@@ -33,7 +34,12 @@ PAGES = [
 def router(*, signed_in: bool) -> StreamlitPage:
     """The pages' router, on every run before anything stops the script (a run that never
     made it would let Streamlit serve ``pages/`` on its own). Its menu stays hidden until
-    someone is signed in."""
+    someone is signed in.
+
+    ``.streamlit/config.toml`` hides the sidebar navigation, so the menu Streamlit makes of the
+    ``pages/`` folder's file names on a process's first run never shows; the router's own
+    menu is shown here (the option is scriptable, and read when the menu is sent)."""
+    st.set_option("client.showSidebarNavigation", True)
     return st.navigation(PAGES, position="sidebar" if signed_in else "hidden")
 
 

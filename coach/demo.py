@@ -5,6 +5,10 @@ played by the scripted model client, so everything else (actions, guards, prompt
 for real. The script deliberately contains a refused phase change and rejected actions, so the
 inspector has something to show. ``python -m coach demo-data`` loads it; the journey tests replay
 it against every backend.
+
+A demo session is marked in its context metadata (``DEMO_KEY``), so the Coach page can offer a
+fresh copy of it: chatting in the demo adds to it, and a copy (``Workbench.copy_demo``) is the
+demo played again for a new client, which leaves every stored session as it is.
 """
 
 from __future__ import annotations
@@ -13,14 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from coach.enums import CoachingState
+from coach.enums import CoachingState, MessageRole
 from coach.llm.base import LLMRequest
 from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence.base import DatabaseInterface
-from coach.persistence.records import IdentityRecord
+from coach.persistence.records import ContextRecord, IdentityRecord
+from coach.prompts.library import METADATA_KEY
 from coach.service import CoachService, StartedSession, TurnResult
 
 Reply = dict[str, Any]
+
+#: The key marking a demo session in its context metadata, and its value.
+DEMO_KEY = "demo"
+DEMO_NAME = "Maya's journey"
 
 
 @dataclass
@@ -249,9 +258,39 @@ async def play_demo(
     client = ScriptedLLMClient(function=demo_reply_function(state, steps))
     service = CoachService(client, db)
     info = await service.start_session(user_id, user_name="Maya")
+    context = await service.context_manager.load_context(info.user_id, info.session_id)
+    context.metadata = {**context.metadata, DEMO_KEY: DEMO_NAME}
+    await service.context_manager.commit(context)
     for step in steps:
         state.identities = {i.label.casefold(): i for i in await db.get_identities(info.user_id)}
         result = await service.send_message_and_wait(info.user_id, info.session_id, step.user)
         if on_turn is not None:
             on_turn(step, result)
     return info
+
+
+def is_demo(context: ContextRecord | None) -> bool:
+    """Whether a stored session is a demo session: marked so (``play_demo``, and the forks of
+    one), or, played before demos were marked, opening with the demo client's first message."""
+    if context is None:
+        return False
+    metadata = context.user_data.get(METADATA_KEY)
+    if isinstance(metadata, dict) and metadata.get(DEMO_KEY):
+        return True
+    if context.first_message_index:
+        return False  # the session's first messages are not among those read
+    first = next((m for m in context.messages if m.role is MessageRole.USER), None)
+    return first is not None and first.content == DEMO_STEPS[0].user
+
+
+#: How many of a session's newest messages ``is_demo_session`` reads (as many as the Coach page
+#: shows): an unmarked demo is known by its first messages, so it must have no more than these.
+DEMO_MESSAGES_READ = 100
+
+
+async def is_demo_session(db: DatabaseInterface, session_id: str) -> bool:
+    """Whether the stored session ``session_id`` is a demo session (``is_demo``)."""
+    user_id = await db.get_user_id_for_session(session_id)
+    if user_id is None:
+        return False
+    return is_demo(await db.get_context(user_id, session_id, message_limit=DEMO_MESSAGES_READ))

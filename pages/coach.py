@@ -6,6 +6,7 @@ from functools import partial
 
 import streamlit as st
 
+from coach import demo
 from coach.prompts.library import describe_pin
 from ui import chat, render
 from ui.access import page_runtime, workbench
@@ -61,6 +62,10 @@ with st.sidebar:
         with render.stop_on_error(runtime):
             info = runtime.run(workbench(runtime).start_session(user_id))
         chat.open_session(info.user_id, info.session_id)
+    if demo.is_demo(view.context):
+        copied = render.demo_copy_offer(runtime, session_id, key="coach_demo_copy")
+        if copied is not None:
+            chat.open_session(copied.user_id, copied.session_id)
 
     st.download_button(
         "Export session (bundle)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from coach.persistence import DatabaseInterface, TurnRecord
 from coach.persistence.base import MAX_PAGE_SIZE
 
@@ -14,3 +16,15 @@ async def stored_turns(db: DatabaseInterface, session_id: str) -> list[TurnRecor
         assert turn is not None, f"turn {summary.seq} is listed but cannot be read"
         turns.append(turn)
     return turns
+
+
+async def session_records(db: DatabaseInterface, user_id: str, session_id: str) -> tuple[Any, ...]:
+    """Everything stored of a session and its client, to compare before and after."""
+    return (
+        await db.get_user(user_id),
+        await db.get_state(user_id, session_id),
+        await db.get_context(user_id, session_id),
+        await db.get_identities(user_id),
+        await stored_turns(db, session_id),
+        await db.get_sessions_for_user(user_id),
+    )

@@ -4,8 +4,9 @@ following the turns of the session while the engine answers them.
 The conversation is always read from the database. A message is handed to the engine
 (``CoachService.submit``), which stores it with a pending turn and answers it in a task of its
 own; the page then follows that turn (``TurnHandle.wait``) and may go away at any moment: a
-reloaded or second tab finds the turn running and follows it too. The page never gives up on a
-turn: it waits, showing how long, until the engine has stored its outcome.
+reloaded or second tab finds the turn running and follows it too, saying that it waits for a
+message sent elsewhere. The page never gives up on a turn: it waits, showing how long, until
+the engine has stored its outcome.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ PENDING_KEY = "coach_pending"
 STILL_WAITING_AFTER_S = 5.0
 #: How often a page looks again at a turn another process answers.
 OTHER_PROCESS_POLL_S = 2
+#: The client message ids this page (one browser tab) handed to the engine, the newest last:
+#: a running turn of another message was started elsewhere, and the page says so.
+SENT_KEY = "coach_sent_ids"
+SENT_KEPT = 50
 
 
 def when(at: datetime | None) -> str:
@@ -263,6 +268,7 @@ def hand_over_pending(runtime: AppRuntime, user_id: str, session_id: str) -> Non
     if pending["session_id"] != session_id:
         return
     acting = workbench(runtime)
+    remember_sent(pending["id"])
     try:
         if pending["kind"] == "send":
             runtime.run(
@@ -280,6 +286,17 @@ def hand_over_pending(runtime: AppRuntime, user_id: str, session_id: str) -> Non
     st.rerun()
 
 
+def remember_sent(message_id: str) -> None:
+    """Note that this page handed this message (or its retry) to the engine."""
+    sent = [m for m in st.session_state.get(SENT_KEY, []) if m != message_id]
+    st.session_state[SENT_KEY] = [*sent, message_id][-SENT_KEPT:]
+
+
+def sent_here(message_id: str) -> bool:
+    """Whether this page handed the message to the engine (a reload forgets it)."""
+    return message_id in st.session_state.get(SENT_KEY, [])
+
+
 async def _running(service: CoachService, session_id: str) -> list[TurnHandle]:
     return service.running_turns(session_id)
 
@@ -290,7 +307,7 @@ def follow_turns(runtime: AppRuntime, view: ChatView, session_id: str) -> None:
     every few seconds."""
     handles = runtime.run(_running(runtime.service, session_id))
     for handle in handles:
-        follow(runtime, handle)
+        follow(runtime, handle, elsewhere=not sent_here(handle.user_message_id))
     if handles:
         st.rerun()
     for turn in view.pending:  # pending when the page read them, not running here now
@@ -300,8 +317,11 @@ def follow_turns(runtime: AppRuntime, view: ChatView, session_id: str) -> None:
         _wait_for_other_process(runtime, now)
 
 
-def follow(runtime: AppRuntime, handle: TurnHandle) -> TurnResult | None:
-    """Draw one running turn's reply as it streams, with what it waits for and for how long."""
+def follow(
+    runtime: AppRuntime, handle: TurnHandle, *, elsewhere: bool = False
+) -> TurnResult | None:
+    """Draw one running turn's reply as it streams, with what it waits for and for how long
+    (``elsewhere``: the message was sent from another tab, or before a reload)."""
     with st.chat_message("assistant"):
         status = st.empty()
         body = st.empty()
@@ -324,17 +344,26 @@ def follow(runtime: AppRuntime, handle: TurnHandle) -> TurnResult | None:
             if progress.done:
                 status.empty()
                 return handle.result
-            waiting = _waiting(progress.queued, text, progress.elapsed_s, last_text_at)
+            waiting = _waiting(
+                progress.queued, text, progress.elapsed_s, last_text_at, elsewhere=elsewhere
+            )
             if waiting:
                 status.caption(waiting)
             else:
                 status.empty()  # the text is arriving: nothing to wait for
 
 
-def _waiting(queued: bool, text: str, elapsed_s: float, last_text_at: float) -> str:
+def _waiting(
+    queued: bool, text: str, elapsed_s: float, last_text_at: float, *, elsewhere: bool = False
+) -> str:
     """What the coach is doing, said with the seconds it has taken."""
     if queued:
         return f"⏳ Waiting for the previous reply in this session… ({elapsed_s:.0f} s)"
+    if not text and elsewhere:
+        return (
+            "⏳ Waiting for the reply to your message sent from another tab (or before a "
+            f"reload)… ({elapsed_s:.0f} s)"
+        )
     if not text:
         return f"💭 Thinking… ({elapsed_s:.0f} s)"
     silent = time.monotonic() - last_text_at

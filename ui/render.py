@@ -1,12 +1,16 @@
 """Rendering pieces shared by the pages: errors with their fix, safe Markdown, JSON copy
-views, phase progress, the client's identities, the offline-model banner and the demo offer.
+views, phase progress, the client's identities, the offline-model banner and the demo offers.
 
 Text written by the model or the client is only ever rendered as Markdown with raw HTML off
-(``unsafe_allow_html=False``), in tables, or in code blocks; nothing here renders HTML.
+(``unsafe_allow_html=False``), in tables, or in code blocks; nothing here renders its HTML.
+Its Markdown images are shown as links (``without_images``): the browser fetches nothing a
+message names. Each paragraph takes its direction from its own text (``APP_STYLE``), so
+Arabic or Hebrew is right-aligned and English stays left.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,8 +51,102 @@ def escape_markdown(text: str) -> str:
 
 
 def safe_markdown(text: str) -> None:
-    """Render model or client text as Markdown; raw HTML is never run (shown as text)."""
-    st.markdown(text, unsafe_allow_html=False)
+    """Render model or client text as Markdown; raw HTML is never run (shown as text), and an
+    image is a link (``without_images``)."""
+    st.markdown(without_images(text), unsafe_allow_html=False)
+
+
+#: What an image of a message becomes: this mark, then a link to it.
+IMAGE_MARK = "🖼️ "
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+_BACKTICKS = re.compile(r"`+")
+#: What ``without_images`` looks at: an escape, a backtick run, an image (with no alt text:
+#: a link needs text to be seen).
+_SPECIAL = re.compile(r"\\.|`+|!\[\s*\]|!\[", re.DOTALL)
+
+
+def without_images(text: str) -> str:
+    """``text`` with every Markdown image (``![alt](url)``, ``![alt][ref]``, ``![ref]``) made
+    a link to the same place, marked 🖼️, so that showing the text fetches nothing.
+
+    Code is left as it is: fenced blocks and code spans. (Raw HTML such as ``<img>`` is shown
+    as text by ``safe_markdown`` anyway.)
+    """
+    if "![" not in text:
+        return text
+    out: list[str] = []
+    prose: list[str] = []
+    fence: str | None = None
+    for line in text.splitlines(keepends=True):
+        opening = _FENCE.match(line)
+        if fence is None and opening:
+            out.append(_images_to_links("".join(prose)))
+            prose = []
+            fence = opening.group(1)
+            out.append(line)
+        elif fence is not None:
+            out.append(line)
+            if _closes(line, fence):
+                fence = None
+        else:
+            prose.append(line)
+    out.append(_images_to_links("".join(prose)))
+    return "".join(out)
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Whether ``line`` closes a code block opened by ``fence``: the same character, at least
+    as many, and nothing after them."""
+    stripped = line.strip()
+    run = len(stripped) - len(stripped.lstrip(fence[0]))
+    return run >= len(fence) and not stripped[run:].strip()
+
+
+def _images_to_links(text: str) -> str:
+    """Prose (no fenced code) with its images made links; code spans and escapes kept."""
+    runs: dict[str, list[int]] = {}  # the backtick runs of each length, by where they start
+    for run in _BACKTICKS.finditer(text):
+        runs.setdefault(run.group(), []).append(run.start())
+    out: list[str] = []
+    i = 0
+    for special in _SPECIAL.finditer(text):
+        if special.start() < i:
+            continue  # inside an escape or a code span already copied
+        out.append(text[i : special.start()])
+        token = special.group()
+        if token.startswith("\\"):
+            out.append(token)  # an escaped character stays escaped
+            i = special.end()
+        elif token.startswith("`"):
+            # A code span ends at the next run of as many backticks; without one, the
+            # backticks are literal.
+            later = runs[token]
+            after = bisect.bisect_right(later, special.start())
+            end = later[after] + len(token) if after < len(later) else special.end()
+            out.append(text[special.start() : end])
+            i = end
+        else:  # "![" or "![ ]": the "!" goes, and "[alt](url)" stays, now a link
+            out.append(IMAGE_MARK + ("[image" if token.endswith("]") else "["))
+            i = special.end() - (1 if token.endswith("]") else 0)
+    out.append(text[i:])
+    return "".join(out)
+
+
+#: The app's own style sheet (``app_styles``). ``unicode-bidi: plaintext`` gives each paragraph
+#: the direction of its first strong letter, as ``dir="auto"`` would (Streamlit's Markdown
+#: takes no attributes), and ``text-align: start`` then follows that direction.
+APP_STYLE = """<style>
+[data-testid="stMarkdownContainer"] :is(p, li, h1, h2, h3, h4, h5, h6, blockquote, td, th),
+[data-testid="stChatInputTextArea"] {
+  unicode-bidi: plaintext;
+  text-align: start;
+}
+</style>"""
+
+
+def app_styles() -> None:
+    """Add the app's style sheet to the page (it takes no space)."""
+    st.html(APP_STYLE)
 
 
 def error_fix(error: BaseException, *, database: str = "the configured database") -> str:
@@ -187,6 +285,21 @@ def offline_model_banner(runtime: AppRuntime) -> None:
 
 def database_is_empty(runtime: AppRuntime) -> bool:
     return not runtime.run(runtime.db.list_users(limit=1)).items
+
+
+def demo_copy_offer(runtime: AppRuntime, session_id: str, *, key: str) -> StartedSession | None:
+    """In a demo session: say that chatting adds to it, and offer a fresh copy (the demo played
+    again for a new client; this session stays as it is). The copy, if made."""
+    st.caption(
+        "🌱 This is the demo session: what you send here is added to it. A fresh copy starts "
+        "the demo over for a new client and leaves this one as it is."
+    )
+    if st.button("Fresh copy of the demo", key=key, icon="🌱", width="stretch"):
+        from ui.access import workbench  # it shows errors with this module
+
+        with st.spinner("Playing the demo again for a new client…"), stop_on_error(runtime):
+            return runtime.run(workbench(runtime).copy_demo(session_id))
+    return None
 
 
 def demo_offer(runtime: AppRuntime, *, key: str) -> StartedSession | None:

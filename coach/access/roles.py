@@ -30,6 +30,7 @@ class Action(StrEnum):
 
     SIGN_IN = "sign_in"
     LOAD_DEMO = "load_demo"
+    COPY_DEMO = "copy_demo"
     START_SESSION = "start_session"
     SEND_MESSAGE = "send_message"
     RETRY_TURN = "retry_turn"
@@ -57,6 +58,7 @@ NEEDED: dict[Action, Role] = {
     **dict.fromkeys(
         (
             Action.LOAD_DEMO,
+            Action.COPY_DEMO,
             Action.START_SESSION,
             Action.SEND_MESSAGE,
             Action.RETRY_TURN,

@@ -19,9 +19,9 @@ from typing import Any, Literal, TypeVar
 
 from coach import clients
 from coach.access.roles import Action, Actor, Role, check
-from coach.demo import play_demo
+from coach.demo import is_demo_session, play_demo
 from coach.enums import IdentityState
-from coach.errors import AccessDeniedError
+from coach.errors import AccessDeniedError, InputError
 from coach.evals.make import MadeScenario, scenario_from_session
 from coach.evals.scenario import Scenario
 from coach.persistence.base import DatabaseInterface
@@ -103,6 +103,26 @@ class Workbench:
             Action.LOAD_DEMO,
             [],
             lambda: play_demo(self.db),
+            detail=lambda s: f"user {s.user_id}, session {s.session_id}",
+        )
+
+    async def copy_demo(self, session_id: str) -> StartedSession:
+        """A fresh copy of the demo session ``session_id``: the demo played again for a new
+        client, which leaves ``session_id`` (and every other stored session) as it is.
+
+        Raises:
+            InputError: ``session_id`` is not a demo session.
+        """
+
+        async def copy() -> StartedSession:
+            if not await is_demo_session(self.db, session_id):
+                raise InputError(f"session {session_id} is not a demo session; nothing copied")
+            return await play_demo(self.db)
+
+        return await self._run(
+            Action.COPY_DEMO,
+            [session_id],
+            copy,
             detail=lambda s: f"user {s.user_id}, session {s.session_id}",
         )
 

@@ -76,20 +76,42 @@ def phase_variables(context: CoachContext) -> dict[str, str]:
 
 
 def welcome_variables(context: CoachContext) -> dict[str, str]:
-    """The variables of the welcome and welcome-back messages."""
-    open_items = [
-        f"{a.text} ({i.label})"
-        for i in context.identities
-        if i.state is not IdentityState.DISMISSED
-        for a in i.action_items
-        if not a.done
-    ]
-    kept = [i.label for i in context.identities if i.state is not IdentityState.DISMISSED]
+    """The variables of the welcome and welcome-back messages.
+
+    ``identities_recall`` and ``actions_recall`` are whole sentences, or empty when there is
+    nothing to recall. ``identity_labels`` and ``open_action_items`` are what version 1 of the
+    welcome back used ("none yet" when empty): a store where it is still active renders it.
+    """
+    kept = [i for i in context.identities if i.state is not IdentityState.DISMISSED]
+    open_items = [f"{a.text} ({i.label})" for i in kept for a in i.action_items if not a.done]
+    labels = [i.label for i in kept]
     return {
         "client_name": client_name(context, unknown="there"),
-        "identity_labels": ", ".join(kept) or NONE_YET,
+        "identities_recall": identities_recall(labels),
+        "actions_recall": actions_recall(open_items),
+        "identity_labels": ", ".join(labels) or NONE_YET,
         "open_action_items": "; ".join(open_items) or NONE_YET,
     }
+
+
+def spoken_list(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def identities_recall(labels: list[str]) -> str:
+    """The sentence recalling the client's identities, or "" for none."""
+    if not labels:
+        return ""
+    return f"Last time we talked about who you want to be: {spoken_list(labels)}."
+
+
+def actions_recall(open_items: list[str]) -> str:
+    """The sentence recalling the open action items, or "" for none."""
+    if not open_items:
+        return ""
+    actions = "action" if len(open_items) == 1 else "actions"
+    return f"The {actions} you had planned: {'; '.join(open_items)}."
 
 
 def summarizer_variables(context: CoachContext, max_words: int) -> dict[str, str]:

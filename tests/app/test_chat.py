@@ -1,4 +1,5 @@
-"""The coach page: a chat round trip, failed turns and retry, safe rendering, refused input."""
+"""The coach page: a chat round trip, failed turns and retry, safe rendering, refused input, and
+a fresh copy of the demo."""
 
 from __future__ import annotations
 
@@ -6,11 +7,23 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
+from coach.demo import DEMO_STEPS
 from coach.enums import MessageRole, TurnStatus
 from coach.errors import LLMConnectionError
+from coach.persistence.records import ContextRecord
 from coach.service import StartedSession
-from tests.app.helpers import no_exception, reply, runtime, scripted_client, texts
+from tests.app.helpers import (
+    load_demo,
+    no_exception,
+    open_page,
+    reply,
+    runtime,
+    scripted_client,
+    texts,
+)
+from tests.records import session_records
 from ui.chat import export_json
+from ui.render import APP_STYLE
 
 
 def start_client(at: AppTest, name: str = "Robin") -> StartedSession:
@@ -121,7 +134,8 @@ def test_html_in_messages_is_rendered_as_text(app: AppTest) -> None:
     contents = [c for _, c in stored_messages(info)]
     assert "<script>alert('client')</script> hello" in contents
 
-    assert not app.get("html"), "no raw HTML element may be rendered"
+    # The only HTML is the app's own style sheet, which holds no message text.
+    assert [h.proto.body for h in app.get("html")] == [APP_STYLE], "no message may be HTML"
     assert all(not m.allow_html for m in app.markdown)
     chat_text = [m.value for m in app.markdown if "<script>" in m.value]
     assert len(chat_text) == 2  # both messages, shown as Markdown text with HTML off
@@ -164,3 +178,37 @@ def test_export_offers_the_session_as_json(app: AppTest) -> None:
     [session] = bundle["records"]["sessions"]
     assert session["session_id"] == info.session_id
     assert bundle["records"]["users"][0]["data"]["name"] == "Robin"
+
+
+def stored_records(user_id: str, session_id: str) -> tuple[object, ...]:
+    """Everything stored of the session and its client."""
+    return runtime().run(session_records(runtime().db, user_id, session_id))
+
+
+def test_a_fresh_copy_of_the_demo_opens_and_the_demo_stays_as_it_was(app: AppTest) -> None:
+    start_client(app, "Not A Demo")
+    assert "demo session" not in texts(app)
+    assert not [b for b in app.button if b.key == "coach_demo_copy"]
+
+    demo = load_demo()
+    open_page(app, "pages/coach.py", user_id=demo.user_id, session_id=demo.session_id)
+    assert "This is the demo session" in texts(app)
+    before = stored_records(demo.user_id, demo.session_id)
+    app.sidebar.button(key="coach_demo_copy").click().run()
+    no_exception(app)
+
+    user_id, session_id = app.query_params["user_id"], app.query_params["session_id"]
+    assert user_id != demo.user_id and session_id != demo.session_id
+    assert stored_records(demo.user_id, demo.session_id) == before
+    # The copy is open: the demo's whole conversation, itself a demo that can be copied again.
+    shown = [m.name for m in app.chat_message]
+    assert shown.count("user") == len(DEMO_STEPS) and len(shown) == 2 * len(DEMO_STEPS) + 1
+    assert DEMO_STEPS[0].user in texts(app)
+    assert "This is the demo session" in texts(app)
+    copy = stored_records(user_id, session_id)[2]
+    assert isinstance(copy, ContextRecord)
+    assert [m.content for m in copy.messages if m.role is MessageRole.USER] == [
+        step.user for step in DEMO_STEPS
+    ]
+    [row, *_] = runtime().run(runtime().db.list_audit_entries(limit=5)).items
+    assert (row.action, row.outcome, row.target_ids) == ("copy_demo", "ok", [demo.session_id])

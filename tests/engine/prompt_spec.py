@@ -107,8 +107,13 @@ OTHER_VARIABLES: dict[str, dict[str, str]] = {
     "welcome": {},
     "welcome_back": {
         "client_name": "Maya",
-        "identity_labels": "Steady Money Keeper, Playful Present Dad",
-        "open_action_items": "Check my budget on Sundays (Steady Money Keeper)",
+        "identities_recall": (
+            "Last time we talked about who you want to be: Steady Money Keeper and Playful "
+            "Present Dad."
+        ),
+        "actions_recall": (
+            "The action you had planned: Check my budget on Sundays (Steady Money Keeper)."
+        ),
     },
     "summarizer": {"previous_summary": "(none yet)", "max_words": "200"},
     "persona": {},

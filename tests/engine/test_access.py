@@ -84,6 +84,7 @@ async def _edit_client(w: Workbench, b: Bench) -> Any:
 #: One call per checked action, with arguments that work on ``Bench``.
 CALLS: dict[Action, Call] = {
     Action.LOAD_DEMO: lambda w, b: w.load_demo(),
+    Action.COPY_DEMO: lambda w, b: w.copy_demo(b.session_id),
     Action.START_SESSION: lambda w, b: w.start_session(user_name="Zed Example"),
     Action.SEND_MESSAGE: lambda w, b: w.send_message(b.user_id, b.session_id, "Hello again"),
     Action.RETRY_TURN: lambda w, b: w.retry_turn(b.user_id, b.session_id),

@@ -83,7 +83,7 @@ def test_every_missing_variable_is_named(manager: PromptManager) -> None:
         manager.render("welcome_back", {})
     message = str(info.value)
     assert "welcome_back" in message
-    for name in ("client_name", "identity_labels", "open_action_items"):
+    for name in OTHER_VARIABLES["welcome_back"]:
         assert name in message
 
 
