@@ -63,7 +63,7 @@ test: install-dev browser
 
 ## Refresh the README's screenshots in docs/screenshots/ (the tests alone write to a temporary folder).
 screenshots: install-dev browser
-	COACH_TEST_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser tests/browser/test_screenshots.py tests/browser/test_evals.py $(PYTEST_ARGS)
+	COACH_TEST_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -m browser tests/browser $(PYTEST_ARGS)
 
 test-fast: install-dev
 	$(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)

@@ -4,6 +4,7 @@ is refused and highlighted under its reply, and a coach changes the name in the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -12,17 +13,15 @@ from devtools.fake_openai import FakeOpenAIServer, FakeReply
 from tests.browser.helpers import (
     READY_TIMEOUT_MS,
     AppServer,
-    no_exception,
     send_chat,
     wait_for_reply,
-    wait_ready,
 )
 
 pytestmark = pytest.mark.browser
 
 
 def test_a_refused_name_change_is_shown_and_a_coach_edits_the_name(
-    app_server: AppServer, page: Page, llm: FakeOpenAIServer
+    app_server: AppServer, page: Page, llm: FakeOpenAIServer, shoot: Callable[[str], None]
 ) -> None:
     user_id, session_id = app_server.start_session(page, "Edge Case")
     renaming = {
@@ -37,6 +36,7 @@ def test_a_refused_name_change_is_shown_and_a_coach_edits_the_name(
     refused = page.get_by_test_id("stAlert").filter(has_text="was not saved")
     expect(refused).to_contain_text("The model's name “Maya” was not saved")
     expect(refused).to_contain_text("'Edge Case' was given when the session started")
+    shoot("chat-name-refused")
 
     app_server.open(page, f"/inspector?session_id={session_id}&tab=User")
     expect(
@@ -47,8 +47,7 @@ def test_a_refused_name_change_is_shown_and_a_coach_edits_the_name(
     name.fill("Edge Example")
     page.get_by_role("button", name="Save the client's data").click()
     expect(page.get_by_text("The client's data was saved.")).to_be_visible(timeout=READY_TIMEOUT_MS)
-    wait_ready(page)
-    no_exception(page)
+    shoot("inspector-edit-client")
 
     user = app_server.db_call(lambda db: db.get_user(user_id))
     assert user is not None and (user.data["name"], user.data["name_set_by"]) == (

@@ -14,7 +14,6 @@ from tests.browser.helpers import (
     READY_TIMEOUT_MS,
     AppServer,
     coach_reply,
-    no_exception,
     send_chat,
     wait_for_reply,
     wait_ready,
@@ -31,7 +30,7 @@ def pasted(length: int, tag: str) -> str:
 
 
 def test_a_long_paste_is_sent_and_one_over_the_limit_is_refused_and_kept(
-    new_app_server: Callable[..., AppServer], page: Page
+    new_app_server: Callable[..., AppServer], page: Page, shoot: Callable[[str], None]
 ) -> None:
     app = new_app_server(max_message_chars=str(LIMIT))
     user_id, session_id = app.start_session(page, "Paste Tester")
@@ -54,6 +53,6 @@ def test_a_long_paste_is_sent_and_one_over_the_limit_is_refused_and_kept(
     )
     expect(page.get_by_text("Your message was not sent; here it is to copy:")).to_be_visible()
     expect(page.get_by_test_id("stCode").last).to_contain_text(too_long[-60:])
-    no_exception(page)
+    shoot("chat-long-paste-refused")
     _, turns = app.stored(user_id, session_id)
     assert len(turns) == 1  # nothing stored

@@ -7,12 +7,15 @@ They go to a temporary folder, so a test run changes no tracked file. ``make scr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import AppServer, to_top
+from devtools.fake_openai import FakeOpenAIServer
+from tests.browser.helpers import AppServer, coach_reply, send_chat, to_top, wait_for_reply
 
 pytestmark = pytest.mark.browser
 
@@ -82,3 +85,17 @@ def test_screenshot_the_inspector_session_picker(
     app_server.open(page, "/inspector")
     expect(page.get_by_role("button", name="Open", exact=True).last).to_be_visible()
     shoot("inspector-pick-session")
+
+
+def test_screenshot_the_chat_thinking(
+    app_server: AppServer, page: Page, llm: FakeOpenAIServer, shots: Path
+) -> None:
+    # Taken while the page waits for the first token (``shoot`` would wait for it to end).
+    app_server.start_session(page, "Patient Reader")
+    llm.enqueue(coach_reply("Take your time; we start where you are.", delay=4))
+    send_chat(page, "Where do I even begin?")
+    expect(page.get_by_text(re.compile(r"Thinking… \(\d+ s\)"))).to_be_visible()
+    path = shots / "chat-thinking.png"
+    page.screenshot(path=path, animations="disabled", caret="hide")
+    assert path.read_bytes().startswith(b"\x89PNG")
+    wait_for_reply(page, "Where do I even begin?", "Take your time; we start where you are.")
