@@ -1,11 +1,17 @@
-"""Reading stored records back in tests."""
+"""Stored records in tests: a conversation written through a ContextManager, and records
+read back."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from coach.context import ContextManager
+from coach.enums import MessageRole
+from coach.llm.scripted import ScriptedLLMClient
+from coach.models import CoachContext
 from coach.persistence import DatabaseInterface, TurnRecord
 from coach.persistence.base import MAX_PAGE_SIZE
+from coach.persistence.records import MessageRecord
 
 
 async def stored_turns(db: DatabaseInterface, session_id: str) -> list[TurnRecord]:
@@ -28,3 +34,16 @@ async def session_records(db: DatabaseInterface, user_id: str, session_id: str) 
         await stored_turns(db, session_id),
         await db.get_sessions_for_user(user_id),
     )
+
+
+async def stored_conversation(db: DatabaseInterface, count: int) -> CoachContext:
+    """A session (user ``u1``, session ``s1``) with ``count`` alternating messages, stored
+    through a ContextManager."""
+    manager = ContextManager(ScriptedLLMClient(), db)
+    context = await manager.load_context("u1", "s1")
+    for i in range(count):
+        role = MessageRole.USER if i % 2 == 0 else MessageRole.COACH
+        context.conversation_history.append(
+            MessageRecord(role=role, content=f"message number {i} " + "word " * 20)
+        )
+    return await manager.commit(context)

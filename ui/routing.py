@@ -3,7 +3,8 @@
 Streamlit treats a ``pages/`` folder beside the main script as an old-style multipage app until
 some script run calls ``st.navigation``. So after each server start, until someone opens ``/``,
 a deep link such as ``/inspector?session_id=…`` runs the page file alone, without ``app.py``: no
-page config, no settings check, and the file names as the navigation. ``st.navigation`` turns
+page config and no settings check (the file names it would show as the navigation are hidden by
+``client.showSidebarNavigation = false`` in ``.streamlit/config.toml``). ``st.navigation`` turns
 that mode off for the whole process by clearing ``PagesManager.uses_pages_directory``; a page
 that finds it still set does the same and, on the browser session's first run, reruns. The
 rerun goes through ``app.py`` and keeps the URL (the page is found by its ``url_path``, which is
@@ -38,14 +39,23 @@ def known_choice(param: str, choices: Sequence[str], *, what: str) -> None:
     asked = st.query_params.get(param)
     if asked is None or asked in choices:
         return
-    found = next((c for c in choices if c.casefold() == asked.strip().casefold()), None)
+    found = _matching(asked, choices)
     st.session_state[param] = found or choices[0]
     if found is None:
-        st.warning(
-            f"There is no {what} {asked!r}; the {what}s are {', '.join(choices)}. "
-            f"{choices[0]} is open.",
-            icon="🧭",
-        )
+        _say_unknown(asked, choices, what=what)
+
+
+def _matching(asked: str, choices: Sequence[str]) -> str | None:
+    """The choice ``asked`` names, in any case; ``None`` when it names none."""
+    return next((c for c in choices if c.casefold() == asked.strip().casefold()), None)
+
+
+def _say_unknown(asked: str, choices: Sequence[str], *, what: str) -> None:
+    st.warning(
+        f"There is no {what} {asked!r}; the {what}s are {', '.join(choices)}. "
+        f"{choices[0]} is open.",
+        icon="🧭",
+    )
 
 
 def tab_in_url(param: str, choices: Sequence[str], *, what: str) -> None:
@@ -64,7 +74,7 @@ def tab_in_url(param: str, choices: Sequence[str], *, what: str) -> None:
     """
     seen_key = f"url_seen_{param}"
     raw = st.query_params.get(param, "")
-    found = next((c for c in choices if c.casefold() == raw.strip().casefold()), None)
+    found = _matching(raw, choices)
     asked = found or choices[0]
     shown = st.session_state.get(param)
     if raw == st.session_state.get(seen_key) and shown in choices and shown != asked:
@@ -72,10 +82,6 @@ def tab_in_url(param: str, choices: Sequence[str], *, what: str) -> None:
         st.session_state[seen_key] = shown
         return
     if raw and found is None and raw != st.session_state.get(seen_key):
-        st.warning(
-            f"There is no {what} {raw!r}; the {what}s are {', '.join(choices)}. "
-            f"{choices[0]} is open.",
-            icon="🧭",
-        )
+        _say_unknown(raw, choices, what=what)
     st.session_state[param] = asked
     st.session_state[seen_key] = raw

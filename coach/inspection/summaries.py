@@ -66,10 +66,6 @@ class SummaryStep:
     prompt: dict[str, JsonValue] = field(default_factory=dict)
     sampling: dict[str, JsonValue] = field(default_factory=dict)
 
-    @property
-    def failed(self) -> bool:
-        return self.error is not None
-
     def outcome(self) -> str:
         if self.error is not None:
             return "failed: the context was kept"

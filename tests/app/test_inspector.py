@@ -235,21 +235,21 @@ def test_messages_of_a_long_session_are_paged(app: AppTest) -> None:
     assert "question 0" in shown and "answer 29" not in shown
 
 
-def test_context_tab_shows_which_messages_were_folded_into_the_summary(
-    app_env: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from streamlit.testing.v1 import AppTest
-
+def folding_session(monkeypatch: pytest.MonkeyPatch, summaries: list[str]) -> AppTest:
+    """The inspector open on a session of Kim's with three turns, each folding older messages
+    into a summary (a context budget below the system prompt): the summarizer answers with
+    ``summaries`` in order, then the last one again."""
     from coach.llm.base import LLMRequest
     from tests.app.helpers import APP, TIMEOUT_S
 
-    monkeypatch.setenv("COACH_CONTEXT_TOKEN_BUDGET", "200")  # less than the system prompt
+    monkeypatch.setenv("COACH_CONTEXT_TOKEN_BUDGET", "200")
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S).run()
     rt = runtime()
+    answers = iter(summaries)
 
     def answer(request: LLMRequest) -> dict[str, object] | str:
         if request.response_schema is None:
-            return "Kim wants to sleep better."
+            return next(answers, summaries[-1])
         return reply("Tell me more.")
 
     scripted_client().function = answer
@@ -257,6 +257,14 @@ def test_context_tab_shows_which_messages_were_folded_into_the_summary(
     for text in ("I sleep badly.", "Mostly on weekdays.", "I read my phone in bed."):
         rt.run(rt.service.send_message_and_wait(info.user_id, info.session_id, text))
     open_page(at, "pages/inspector.py", session_id=info.session_id)
+    return at
+
+
+def test_context_tab_shows_which_messages_were_folded_into_the_summary(
+    app_env: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The budget is less than the system prompt: every turn folds.
+    at = folding_session(monkeypatch, ["Kim wants to sleep better."])
 
     context = tab(at, "Context")
     shown = block_text(context)
@@ -345,24 +353,12 @@ def test_a_first_session_carries_nothing(app: AppTest) -> None:
 def test_the_summary_history_shows_each_step_and_a_refused_placeholder(
     app_env: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from coach.llm.base import LLMRequest
-    from tests.app.helpers import APP, TIMEOUT_S
-
-    monkeypatch.setenv("COACH_CONTEXT_TOKEN_BUDGET", "200")  # every turn folds
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S).run()
-    rt = runtime()
-    summaries = iter(["(None yet)", "Kim wants to sleep better."])
-
-    def answer(request: LLMRequest) -> dict[str, object] | str:
-        if request.response_schema is None:
-            return next(summaries, "Kim wants to sleep better and reads in bed.")
-        return reply("Tell me more.")
-
-    scripted_client().function = answer
-    info = rt.run(rt.service.start_session(user_name="Kim"))
-    for text in ("I sleep badly.", "Mostly on weekdays.", "I read my phone in bed."):
-        rt.run(rt.service.send_message_and_wait(info.user_id, info.session_id, text))
-    open_page(at, "pages/inspector.py", session_id=info.session_id)
+    summaries = [
+        "(None yet)",
+        "Kim wants to sleep better.",
+        "Kim wants to sleep better and reads in bed.",
+    ]
+    at = folding_session(monkeypatch, summaries)
 
     context = tab(at, "Context")
     assert "(None yet)" not in block_text(context)  # the current summary is a real one

@@ -20,6 +20,7 @@ from coach.persistence.records import (
     MessageRecord,
     UserRecord,
 )
+from tests.records import stored_conversation
 
 texts = st.text(max_size=40)
 times = st.datetimes(
@@ -101,18 +102,6 @@ def test_conversions_do_not_share_mutable_state() -> None:
 
 def summary_client(*summaries: str | BaseException) -> ScriptedLLMClient:
     return ScriptedLLMClient(list(summaries))
-
-
-async def stored_conversation(db: DatabaseInterface, count: int) -> CoachContext:
-    """A session with ``count`` alternating messages, stored through a ContextManager."""
-    manager = ContextManager(ScriptedLLMClient(), db)
-    context = await manager.load_context("u1", "s1")
-    for i in range(count):
-        role = MessageRole.USER if i % 2 == 0 else MessageRole.COACH
-        context.conversation_history.append(
-            MessageRecord(role=role, content=f"message number {i} " + "word " * 20)
-        )
-    return await manager._save_to_persistence(context)
 
 
 async def test_load_context_of_an_unknown_session_is_empty_and_stores_nothing(

@@ -8,18 +8,16 @@ import json
 import pytest
 
 from coach.context import ContextManager, summary_problem
-from coach.enums import MessageRole
 from coach.errors import LLMLengthError, LLMRateLimitError
 from coach.inspection import load_summary_steps, summary_step
 from coach.llm.base import LLMRequest
 from coach.llm.openai_client import OpenAIClient
 from coach.llm.scripted import ScriptedLLMClient
-from coach.models import CoachContext
 from coach.persistence import DatabaseInterface, create_database
-from coach.persistence.records import MessageRecord
 from coach.service import CoachService
 from coach.window import SAMPLING, SUMMARY_STEP
 from devtools.fake_openai import FakeOpenAIServer, FakeReply
+from tests.records import stored_conversation
 
 SUMMARIZER_OPENING = "You keep the memory of a coaching conversation"
 
@@ -31,21 +29,10 @@ async def memory_db() -> DatabaseInterface:
     return db
 
 
-async def long_context(db: DatabaseInterface, count: int = 40) -> CoachContext:
-    manager = ContextManager(ScriptedLLMClient(), db)
-    context = await manager.load_context("u1", "s1")
-    for i in range(count):
-        role = MessageRole.USER if i % 2 == 0 else MessageRole.COACH
-        context.conversation_history.append(
-            MessageRecord(role=role, content=f"message number {i} " + "word " * 20)
-        )
-    return await manager.commit(context)
-
-
 async def test_a_summary_step_records_what_the_summarizer_was_sent_and_answered(
     memory_db: DatabaseInterface,
 ) -> None:
-    await long_context(memory_db)
+    await stored_conversation(memory_db, 40)
     client = ScriptedLLMClient(["The client talked about forty things."])
     manager = ContextManager(client, memory_db, token_budget=400)
     context = await manager.load_context("u1", "s1")
@@ -76,7 +63,7 @@ async def test_a_summary_step_records_what_the_summarizer_was_sent_and_answered(
 async def test_a_placeholder_summary_is_refused_and_the_context_kept(
     memory_db: DatabaseInterface, placeholder: str
 ) -> None:
-    await long_context(memory_db)
+    await stored_conversation(memory_db, 40)
     manager = ContextManager(ScriptedLLMClient([placeholder]), memory_db, token_budget=400)
     context = await manager.load_context("u1", "s1")
     before = context.model_copy(deep=True)
@@ -105,7 +92,7 @@ def test_a_real_summary_is_not_taken_for_a_placeholder(summary: str) -> None:
 async def test_a_failed_summarizer_call_is_recorded_with_the_output_it_sent(
     memory_db: DatabaseInterface,
 ) -> None:
-    await long_context(memory_db)
+    await stored_conversation(memory_db, 40)
     client = ScriptedLLMClient(
         [LLMRateLimitError("slow down"), LLMLengthError("cut off", raw="The client talk")]
     )
