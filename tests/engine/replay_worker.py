@@ -1,0 +1,55 @@
+"""An app process that dies in the middle of a live replay (``test_replay_crash.py`` kills it).
+
+``python -m tests.engine.replay_worker --url ... --answered K`` opens the database as the app
+does, loads the demo session and replays it live through a real ``CoachService`` whose model
+answers the first K turns and never the next one. Once K turns are made and the next one is
+waiting for its model, it prints one JSON line (the source, the replay's session and its
+process id as an owner) and waits forever.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from coach.assembly import build_service, open_database
+from coach.config import Settings
+from coach.demo import play_demo
+from coach.llm.base import LLMRequest
+from coach.llm.scripted import Reply, ScriptedLLMClient
+from coach.process import ProcessId
+
+
+async def main(url: str, answered: int) -> None:
+    asked = 0
+    hung = asyncio.Event()
+
+    async def first_turns_only(request: LLMRequest) -> Reply:
+        nonlocal asked
+        asked += 1
+        if asked <= answered:
+            return {"message": f"Live answer {asked}."}
+        hung.set()
+        await asyncio.Event().wait()  # the reply that never comes
+        raise AssertionError("unreachable")
+
+    settings = Settings(database_url=url, llm_provider="scripted")
+    db = await open_database(settings)
+    demo = await play_demo(db)
+    service = build_service(settings, ScriptedLLMClient(function=first_turns_only), db)
+    origin = await service.sessions.replay(demo.session_id, live=True, by="crash")
+    await hung.wait()
+    handle = service.sessions.handle(origin.session_id)
+    assert handle is not None and handle.done == answered, handle
+    report = {"source": demo.session_id, "session": origin.session_id}
+    print(json.dumps({**report, "owner": str(ProcessId.current())}), flush=True)
+    await asyncio.Event().wait()  # killed here
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="an app process that crashes mid replay")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--answered", type=int, required=True)
+    options = parser.parse_args()
+    asyncio.run(main(options.url, options.answered))
