@@ -126,7 +126,9 @@ async def sessions(args: argparse.Namespace, settings: Settings, db: DatabaseInt
     client = await open_llm_client(settings) if live else ScriptedLLMClient()
     service = build_service(settings, client, db)
     try:
-        return await session_commands.run(args, service, prices=settings.model_prices)
+        return await session_commands.run(
+            args, service, prices=settings.model_prices, max_bundle_mb=settings.max_bundle_mb
+        )
     finally:
         await service.aclose()
         await client.aclose()

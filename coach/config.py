@@ -31,6 +31,8 @@ StructuredMode = Literal["json_schema", "json_object", "prompted"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 DEFAULT_DATA_DIR = Path("data")
+#: The largest bundle an import reads, in MB (``max_bundle_mb``).
+MAX_BUNDLE_MB = 25
 
 
 class Settings(BaseSettings):
@@ -118,6 +120,12 @@ class Settings(BaseSettings):
         default=20_000, ge=1, description="the longest message a client may send (characters)"
     )
     summary_max_words: int = Field(default=200, ge=20)
+    max_bundle_mb: int = Field(
+        default=MAX_BUNDLE_MB,
+        ge=1,
+        description="the largest bundle an import reads (MB); an import holds about 5 times "
+        "the file in memory. The Sessions page also needs server.maxUploadSize this large",
+    )
 
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: one JSON object a line (for a log collector); text"

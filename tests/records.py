@@ -11,7 +11,8 @@ from coach.llm.scripted import ScriptedLLMClient
 from coach.models import CoachContext
 from coach.persistence import DatabaseInterface, TurnRecord
 from coach.persistence.base import MAX_PAGE_SIZE
-from coach.persistence.records import MessageRecord
+from coach.persistence.records import MessageRecord, PromptVersion
+from coach.prompts.store import ACTIVE
 
 
 async def stored_turns(db: DatabaseInterface, session_id: str) -> list[TurnRecord]:
@@ -47,3 +48,22 @@ async def stored_conversation(db: DatabaseInterface, count: int) -> CoachContext
             MessageRecord(role=role, content=f"message number {i} " + "word " * 20)
         )
     return await manager.commit(context)
+
+
+async def new_introduction(db: DatabaseInterface, marker: str, *, activate: bool) -> int:
+    """Store a version of the introduction prompt with ``marker`` in its text."""
+    [current] = await db.list_prompt_versions("introduction", limit=1)
+    version = await db.add_prompt_version(
+        PromptVersion(
+            part="introduction",
+            body=current.body + f"\n\n{marker}",
+            front_matter=current.front_matter,
+            author="ana",
+        )
+    )
+    if activate:
+        labels = {x.label: x for x in await db.list_prompt_labels("introduction")}
+        await db.set_prompt_label(
+            "introduction", ACTIVE, version.version or 0, expected_revision=labels[ACTIVE].revision
+        )
+    return version.version or 0

@@ -7,10 +7,10 @@ import streamlit as st
 
 from coach.errors import CoachError
 from coach.sessions.bundles import (
-    MAX_BUNDLE_BYTES,
     BundleError,
+    check_size,
+    moved_versions,
     read_bundle,
-    too_large,
 )
 from ui.access import workbench
 from ui.app_runtime import AppRuntime
@@ -18,12 +18,14 @@ from ui.render import show_error
 
 
 def import_form(runtime: AppRuntime) -> None:
+    max_mb = runtime.settings.max_bundle_mb
     with st.form("import_bundle", clear_on_submit=True):
         uploaded = st.file_uploader(
-            f"A bundle (JSON, at most {MAX_BUNDLE_BYTES // 1_000_000} MB): exported from the Coach "
-            "page or with `python -m coach export`",
+            f"A bundle (JSON, at most {max_mb} MB): exported from the Coach page or with "
+            "`python -m coach export`",
             type=["json"],
             key="bundle_file",
+            max_upload_size=max_mb,
         )
         keep_ids = st.checkbox(
             "Keep the bundle's ids (only if none of them is stored here yet)", key="bundle_keep_ids"
@@ -34,9 +36,8 @@ def import_form(runtime: AppRuntime) -> None:
         st.warning("Choose a bundle file first.", icon="✋")
         return
     try:
-        if uploaded.size > MAX_BUNDLE_BYTES:
-            raise BundleError([too_large(uploaded.size)])
-        bundle = read_bundle(uploaded.getvalue())
+        check_size(uploaded.size, max_mb)
+        bundle = read_bundle(uploaded.getvalue(), max_mb=max_mb)
         stored = runtime.run(workbench(runtime).import_bundle(bundle, keep_ids=keep_ids))
     except BundleError as e:
         # Paths and values from the file: shown as text, never as Markdown.
@@ -55,6 +56,11 @@ def import_form(runtime: AppRuntime) -> None:
         f"{' with their own ids' if keep_ids else ' under new ids'}.",
         icon="📥",
     )
+    for moved in moved_versions(bundle, stored):
+        st.info(
+            f"Prompt version {moved}: the two databases number their versions apart.",
+            icon="🔢",
+        )
     for session in stored.sessions:
         st.page_link(
             "pages/inspector.py",

@@ -725,8 +725,8 @@ def prompt_versions_to_store(
     if conflicts:
         raise IdsTakenError(
             f"the bundle's prompt versions do not match this database's: {'; '.join(conflicts)}. "
-            "Nothing was imported; import into a database whose prompts match, or without "
-            "those versions"
+            "Nothing was imported; import under new ids (leave out --keep-ids): the bundle's "
+            "versions then take this database's numbers"
         )
     return missing
 

@@ -4,7 +4,8 @@ and the import that checks a whole bundle first, then writes everything or nothi
 A bundle holds its format and version and the records: users, sessions with their state,
 every message, the turn log and where they came from, identities, and the prompt versions the
 turns used (imported under their own numbers where the database lacks them; a number the
-database holds with other content refuses the import). Never a secret: no record holds one.
+database holds with other content takes the next free number, as ids are new on import).
+Never a secret: no record holds one.
 ``bundle.schema.json`` (next to this module) is the JSON Schema of the format; a test keeps it
 equal to ``Bundle``.
 
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from coach.config import MAX_BUNDLE_MB
 from coach.errors import InputError
 from coach.inspection.session import load_turn_outlines
 from coach.persistence import rules
@@ -38,6 +40,8 @@ from coach.persistence.records import (
     new_id,
     utcnow,
 )
+from coach.prompts.lab import all_versions
+from coach.prompts.library import METADATA_KEY, PIN_KEY
 from coach.sessions.listing import all_sessions
 
 BUNDLE_FORMAT: Final = "identity-coach-bundle"
@@ -45,8 +49,6 @@ BUNDLE_VERSION: Final = 2
 #: The Coach page's session export before bundles (one session), read and upgraded.
 LEGACY_FORMAT = "identity-coach-session"
 LEGACY_VERSION = 1
-#: The largest bundle read (bytes); a larger one is refused before it is read.
-MAX_BUNDLE_BYTES = 25_000_000
 SCHEMA_PATH = Path(__file__).with_name("bundle.schema.json")
 #: Ids this app makes (UUID4 text): replaced wherever they stand, also inside text.
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -179,14 +181,15 @@ async def _prompt_versions(
 # -- import --------------------------------------------------------------------------------------
 
 
-def read_bundle(data: bytes | str) -> Bundle:
-    """Parse and check a whole bundle (upgrading an older format).
+def read_bundle(data: bytes | str, *, max_mb: int = MAX_BUNDLE_MB) -> Bundle:
+    """Parse and check a whole bundle (upgrading an older format) of at most ``max_mb`` MB.
 
     Raises:
         BundleError: every problem found, each with its path.
     """
-    if len(data) > MAX_BUNDLE_BYTES:
-        raise BundleError([too_large(len(data))])
+    check_size(len(data), max_mb)
+    if not data.strip():
+        raise BundleError(["the file is empty: export a session or a user to get a bundle"])
     try:
         document = json.loads(data)
     except json.JSONDecodeError as e:
@@ -214,11 +217,20 @@ def _path(location: tuple[int | str, ...]) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)[1:]
 
 
-def too_large(size: int) -> str:
-    return (
-        f"the bundle is {size / 1e6:,.1f} MB; at most {MAX_BUNDLE_BYTES / 1e6:,.0f} MB can be "
-        "imported (export fewer sessions per bundle)"
-    )
+def check_size(size: int, max_mb: int) -> None:
+    """Refuse a bundle of ``size`` bytes over ``max_mb`` MB (before it is read).
+
+    Raises:
+        BundleError: saying how to import it all the same.
+    """
+    if size > max_mb * 1_000_000:
+        raise BundleError(
+            [
+                f"the bundle is {size / 1e6:,.1f} MB; at most {max_mb} MB can be imported. "
+                "Raise COACH_MAX_BUNDLE_MB (an import holds about 5 times the file in memory), "
+                "or export fewer sessions per bundle"
+            ]
+        )
 
 
 def _upgraded(document: Any) -> Any:
@@ -283,15 +295,102 @@ def _missing_sections(document: Any) -> list[str]:
 async def import_bundle(
     db: DatabaseInterface, bundle: Bundle, *, keep_ids: bool = False
 ) -> RecordBatch:
-    """Write the bundle's records in one transaction: under new ids (the default), or under
-    their own ids when ``keep_ids`` and none is stored yet. Returns the records as stored.
+    """Write the bundle's records in one transaction: under new ids (the default; prompt
+    versions then take this database's numbers, ``numbered_here``), or under their own ids and
+    numbers when ``keep_ids`` and none is stored yet. Returns the records as stored.
 
     Raises:
-        IdsTakenError: ``keep_ids`` and an id is stored already; nothing was written.
+        IdsTakenError: ``keep_ids`` and an id is stored already, or a prompt version's number
+            is stored with other content; nothing was written.
     """
-    batch = bundle.records if keep_ids else with_new_ids(bundle.records)
+    batch = bundle.records if keep_ids else await numbered_here(db, with_new_ids(bundle.records))
     await db.import_records(batch)
     return batch
+
+
+async def numbered_here(db: DatabaseInterface, batch: RecordBatch) -> RecordBatch:
+    """The batch with its prompt versions numbered as this database numbers them, as ids are
+    new on import: a version whose content the database holds takes that version's number, one
+    whose number the database holds with other content takes the part's next free number (two
+    databases whose coaches saved versions of their own). The turns, pins and replay origins
+    that name a renumbered version name its new number."""
+    numbers: dict[tuple[str, int], int] = {}
+    for part in sorted({v.part for v in batch.prompt_versions}):
+        stored = {v.content_hash: v.version or 0 for v in await all_versions(db, part)}
+        taken = set(stored.values())
+        clashes = []
+        for version in sorted(
+            (v for v in batch.prompt_versions if v.part == part), key=lambda v: v.version or 0
+        ):
+            number = version.version or 0
+            twin = stored.get(version.content_hash)
+            if twin is not None:
+                numbers[(part, number)] = twin
+            elif number in taken:
+                clashes.append(number)
+            else:
+                taken.add(number)
+        for number in clashes:
+            numbers[(part, number)] = max(taken) + 1
+            taken.add(numbers[(part, number)])
+    moved = {key: new for key, new in numbers.items() if key[1] != new}
+    return renumbered(batch, moved) if moved else batch
+
+
+def moved_versions(bundle: Bundle, stored: RecordBatch) -> list[str]:
+    """The bundle's prompt versions that were stored under another number, as
+    ``part@n is part@m here`` (``stored``: what ``import_bundle`` returned)."""
+    pairs = zip(bundle.records.prompt_versions, stored.prompt_versions, strict=True)
+    return [f"{a.ref} is {b.ref} here" for a, b in pairs if a.version != b.version]
+
+
+def renumbered(batch: RecordBatch, numbers: Mapping[tuple[str, int], int]) -> RecordBatch:
+    """The batch with prompt version ``(part, n)`` numbered ``numbers[(part, n)]``: the
+    versions themselves, the ``part@n`` of each turn, and the versions pinned by a session's
+    context or its origin."""
+
+    def number(part: str, n: int) -> int:
+        return numbers.get((part, n), n)
+
+    def refs(text: str) -> str:
+        parts = (ref.partition("@") for ref in text.split("+")) if text else ()
+        return "+".join(
+            f"{part}@{number(part, int(n))}" if n.isdigit() else f"{part}{at}{n}"
+            for part, at, n in parts
+        )
+
+    def pin(raw: Any) -> Any:
+        if not isinstance(raw, dict) or not isinstance(raw.get("versions"), dict):
+            return raw
+        versions = {
+            part: number(part, n) if isinstance(n, int) else n
+            for part, n in raw["versions"].items()
+        }
+        return {**raw, "versions": versions}
+
+    sessions = []
+    for session in batch.sessions:
+        update: dict[str, Any] = {
+            "turns": [
+                t.model_copy(update={"prompt_version": refs(t.prompt_version)})
+                for t in session.turns
+            ]
+        }
+        context = session.context
+        metadata = context.user_data.get(METADATA_KEY) if context else None
+        if context is not None and isinstance(metadata, dict) and PIN_KEY in metadata:
+            metadata = {**metadata, PIN_KEY: pin(metadata[PIN_KEY])}
+            update["context"] = context.model_copy(
+                update={"user_data": {**context.user_data, METADATA_KEY: metadata}}
+            )
+        if session.origin is not None and session.origin.pin is not None:
+            update["origin"] = session.origin.model_copy(update={"pin": pin(session.origin.pin)})
+        sessions.append(session.model_copy(update=update))
+    versions = [
+        v.model_copy(update={"version": number(v.part, v.version or 0)})
+        for v in batch.prompt_versions
+    ]
+    return batch.model_copy(update={"sessions": sessions, "prompt_versions": versions})
 
 
 def with_new_ids(batch: RecordBatch, *, keep: Collection[str] = ()) -> RecordBatch:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from coach.config import MAX_BUNDLE_MB
 from coach.costs import Price
 from coach.enums import JobStatus
 from coach.errors import CoachError, InputError
@@ -25,13 +26,13 @@ from coach.persistence.records import SessionOrigin
 from coach.prompts.library import PromptPin
 from coach.service import CoachService
 from coach.sessions.bundles import (
-    MAX_BUNDLE_BYTES,
     BundleError,
+    check_size,
     export_session,
     export_user,
     import_bundle,
+    moved_versions,
     read_bundle,
-    too_large,
 )
 from coach.sessions.compare import Comparison, compare_sessions
 from coach.sessions.jobs import JobHandle
@@ -74,11 +75,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 async def run(
-    args: argparse.Namespace, service: CoachService, *, prices: Mapping[str, Price] | None = None
+    args: argparse.Namespace,
+    service: CoachService,
+    *,
+    prices: Mapping[str, Price] | None = None,
+    max_bundle_mb: int = MAX_BUNDLE_MB,
 ) -> int:
     """Run ``fork``, ``replay``, ``compare``, ``export`` or ``import`` (``prices``: the
-    settings' price table, for the cost in ``compare``). Raises ``CoachError`` with what to
-    fix."""
+    settings' price table, for the cost in ``compare``; ``max_bundle_mb``: the largest bundle
+    an import reads). Raises ``CoachError`` with what to fix."""
     if args.command == "export":
         if bool(args.session_id) == bool(args.user):
             raise InputError("name a session, or a user with --user (not both)")
@@ -86,18 +91,27 @@ async def run(
         bundle = await (
             export_user(db, args.user) if args.user else export_session(db, args.session_id)
         )
-        print(bundle.to_json())
+        text = bundle.to_json()
+        print(text)
+        try:
+            check_size(len(text.encode()), max_bundle_mb)
+        except BundleError as e:
+            print(
+                f"warning: this bundle cannot be imported as things are: {e.problems[0]}",
+                file=sys.stderr,
+            )
         return 0
     if args.command == "import":
-        stored = await import_bundle(
-            service.db, read_bundle(_read(args.file)), keep_ids=args.keep_ids
-        )
+        bundle = read_bundle(_read(args.file, max_bundle_mb), max_mb=max_bundle_mb)
+        stored = await import_bundle(service.db, bundle, keep_ids=args.keep_ids)
         print(
             f"imported {len(stored.users)} user(s) and {len(stored.sessions)} session(s) "
             f"({'with their own ids' if args.keep_ids else 'under new ids'}):"
         )
         for session in stored.sessions:
             print(f"  session {session.session_id} of user {session.user_id}")
+        for moved in moved_versions(bundle, stored):
+            print(f"  prompt version {moved} (the two databases number their versions apart)")
         return 0
     if args.command == "compare":
         found = await compare_sessions(service.db, args.a, args.b, prices=prices)
@@ -186,15 +200,13 @@ def _difference(d: Mapping[str, Any]) -> str:
     return f"{where}: {d.get('what')} was {original}, now {replayed}"
 
 
-def _read(path: Path) -> bytes:
-    """The bundle's bytes; one over the limit is refused before it is read."""
+def _read(path: Path, max_mb: int) -> bytes:
+    """The bundle's bytes; one over ``max_mb`` MB is refused before it is read."""
     if str(path) == "-":
-        data = sys.stdin.buffer.read(MAX_BUNDLE_BYTES + 1)
+        data = sys.stdin.buffer.read(max_mb * 1_000_000 + 1)
     else:
         try:
-            size = path.stat().st_size
-            if size > MAX_BUNDLE_BYTES:
-                raise BundleError([too_large(size)])
+            check_size(path.stat().st_size, max_mb)
             data = path.read_bytes()
         except OSError as e:
             raise InputError(f"cannot read {path}: {e.strerror}") from e

@@ -19,9 +19,9 @@ from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence import DatabaseInterface
 from coach.persistence.factory import create_database_from_url
 from coach.persistence.memory import InMemoryDatabase
+from coach.prompts.library import PromptPin
 from coach.service import CoachService
 from coach.sessions.bundles import (
-    MAX_BUNDLE_BYTES,
     SCHEMA_PATH,
     Bundle,
     BundleError,
@@ -29,8 +29,10 @@ from coach.sessions.bundles import (
     export_session,
     export_user,
     import_bundle,
+    moved_versions,
     read_bundle,
 )
+from tests.records import new_introduction, stored_turns
 
 LEGACY_EXPORT = Path(__file__).with_name("data") / "session-export-v1.json"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -161,6 +163,7 @@ async def test_bad_bundles_say_why_and_change_nothing(db: DatabaseInterface) -> 
             "records.identities[0].user_id: user someone-else is not among the users",
         ),
         "not a bundle": (json.dumps([1, 2]), "a JSON list, not an object"),
+        "empty file": (" \n", "the file is empty"),
     }
     before = await db.count_records()
     for name, (data, problem) in cases.items():
@@ -175,10 +178,57 @@ async def test_bad_bundles_say_why_and_change_nothing(db: DatabaseInterface) -> 
 
 
 def test_a_bundle_over_the_limit_is_refused_before_it_is_parsed() -> None:
-    huge = b'{"format": "identity-coach-bundle", "pad": "' + b"x" * MAX_BUNDLE_BYTES + b'"}'
-    assert len(huge) > 50_000_000 // 2
-    with pytest.raises(BundleError, match="at most 25 MB can be imported"):
+    huge = b'{"format": "identity-coach-bundle", "pad": "' + b"x" * 25_000_000 + b'"}'
+    with pytest.raises(
+        BundleError, match=r"at most 25 MB can be imported\. Raise COACH_MAX_BUNDLE_MB"
+    ):
         read_bundle(huge)
+    with pytest.raises(BundleError, match="format_version: None is unknown"):  # read: under 30 MB
+        read_bundle(huge, max_mb=30)
+
+
+async def test_prompt_versions_take_the_numbers_of_the_database_they_go_into(
+    db: DatabaseInterface,
+) -> None:
+    """Two databases whose coaches each saved an introduction of their own as version 2: the
+    bundle's version goes in as the next free number, the turn and the session's pin name it,
+    and the session goes on with it; imported again, it finds that version stored."""
+    source = InMemoryDatabase()
+    coach = CoachService(ScriptedLLMClient([{"message": "Hello."}]), source)
+    started = await coach.start_session("u1", user_name="Ana")  # loads the prompt files: @1
+    mine = await new_introduction(source, "MARKER-A", activate=True)
+    await coach.pin_prompts("u1", started.session_id, PromptPin(versions={"introduction": mine}))
+    assert (await coach.send_message_and_wait("u1", started.session_id, "Hi")).ok
+    text = (await export_session(source, started.session_id)).to_json()
+
+    here = CoachService(ScriptedLLMClient([{"message": "Welcome back."}]), db)
+    await here.start_session("u2", user_name="Bo")  # loads the same prompt files: @1
+    theirs = await new_introduction(db, "MARKER-C", activate=False)
+    assert mine == theirs == 2
+
+    bundle = read_bundle(text)
+    stored = await import_bundle(db, bundle)
+    assert moved_versions(bundle, stored) == ["introduction@2 is introduction@3 here"]
+    [session] = stored.sessions
+    [turn] = await stored_turns(db, session.session_id)
+    assert turn.prompt_version == "persona@1+response_format@1+introduction@3"
+    assert "MARKER-A" in turn.system_prompt
+    moved = await db.get_prompt_version("introduction", 3)
+    assert moved is not None and "MARKER-A" in moved.body
+    kept = await db.get_prompt_version("introduction", 2)
+    assert kept is not None and "MARKER-C" in kept.body
+    result = await here.send_message_and_wait(session.user_id, session.session_id, "Again")
+    assert result.ok
+    [_, again] = await stored_turns(db, session.session_id)
+    assert again.prompt_version == turn.prompt_version and "MARKER-A" in again.system_prompt
+
+    again = await import_bundle(db, read_bundle(text))
+    assert moved_versions(bundle, again) == ["introduction@2 is introduction@3 here"]
+    assert [v.version for v in await db.list_prompt_versions("introduction")] == [1, 2, 3]
+    # Under its own ids the numbers are the bundle's: refused, saying what to do.
+    with pytest.raises(IdsTakenError, match=r"introduction@2 is stored here with other content"):
+        await import_bundle(db, read_bundle(text), keep_ids=True)
+    assert [v.version for v in await db.list_prompt_versions("introduction")] == [1, 2, 3]
 
 
 async def test_keep_ids_over_stored_ids_is_refused(db: DatabaseInterface) -> None:

@@ -17,7 +17,7 @@ from coach.prompts.lab import find_version, preview, version_text
 from coach.prompts.library import PromptPin, describe_pin
 from coach.prompts.store import ACTIVE
 from coach.service import CoachService
-from tests.records import stored_turns
+from tests.records import new_introduction, stored_turns
 
 
 @pytest.fixture
@@ -32,25 +32,6 @@ SYSTEM_PARTS = "persona@{p}+response_format@{r}+introduction@{i}"
 
 def reply(message: str = "Tell me more.") -> dict[str, Any]:
     return {"message": message, "actions": []}
-
-
-async def new_introduction(db: DatabaseInterface, marker: str, *, activate: bool) -> int:
-    """Store a version of the introduction prompt with ``marker`` in its text."""
-    [current] = await db.list_prompt_versions("introduction", limit=1)
-    version = await db.add_prompt_version(
-        PromptVersion(
-            part="introduction",
-            body=current.body + f"\n\n{marker}",
-            front_matter=current.front_matter,
-            author="ana",
-        )
-    )
-    if activate:
-        labels = {x.label: x for x in await db.list_prompt_labels("introduction")}
-        await db.set_prompt_label(
-            "introduction", ACTIVE, version.version or 0, expected_revision=labels[ACTIVE].revision
-        )
-    return version.version or 0
 
 
 async def sent_prompt(client: ScriptedLLMClient) -> str:
