@@ -4,14 +4,18 @@ this repository importable, told when to go, awaited, and never left running."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from coach.process import ProcessId
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,6 +53,26 @@ async def wait_ready(processes: Sequence[subprocess.Popen[str]]) -> None:
         line = await read_line(process)
         if line.strip() != "ready":
             pytest.fail(f"a worker process did not start: {line!r}\n{kill(process)}")
+
+
+async def read_report(
+    process: subprocess.Popen[str], *, reached: str, timeout_s: float = 60
+) -> dict[str, Any]:
+    """The JSON line a worker prints (``report_and_wait``) once it is where the test kills
+    it; the test fails with the worker's stderr when it never gets there (``reached`` says
+    where)."""
+    try:
+        report: dict[str, Any] = json.loads(await read_line(process, timeout_s=timeout_s))
+    except (TimeoutError, json.JSONDecodeError):
+        pytest.fail(f"the worker did not {reached}:\n{kill(process)}")
+    return report
+
+
+async def report_and_wait(**report: object) -> None:
+    """A worker's last words: ``report``, with its process id as ``owner``, on one JSON line
+    (``read_report``); then it waits to be killed."""
+    print(json.dumps({**report, "owner": str(ProcessId.current())}), flush=True)
+    await asyncio.Event().wait()
 
 
 def tell(processes: Sequence[subprocess.Popen[str]], line: str) -> None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 
 from coach.assembly import build_service, open_database
 from coach.config import Settings
 from coach.enums import JobStatus
 from coach.llm.base import LLMRequest
 from coach.llm.scripted import Reply, ScriptedLLMClient
-from coach.process import ProcessId
+from tests import processes
 from tests.engine.eval_helpers import coach, scenario
 
 #: The turns of one conversation of ``eval_helpers.scenario``: the opening and three lines.
@@ -57,8 +56,7 @@ async def main(url: str, conversations: int, answered: int) -> None:
     assert run is not None
     done = [c.repeat for c in run.conversations if c.status is JobStatus.DONE]
     assert len(done) == answered, f"{len(done)} conversations stored done, not {answered}"
-    print(json.dumps({"run": started.id, "owner": str(ProcessId.current())}), flush=True)
-    await asyncio.Event().wait()  # killed here
+    await processes.report_and_wait(run=started.id)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 
 from coach.assembly import build_service, open_database
 from coach.config import Settings
 from coach.demo import play_demo
 from coach.llm.base import LLMRequest
 from coach.llm.scripted import Reply, ScriptedLLMClient
-from coach.process import ProcessId
+from tests import processes
 
 ANSWERED = "The one run that ended before the crash."
 
@@ -46,9 +45,7 @@ async def main(url: str) -> None:
         seen = progress.seen
         if progress.ended:
             break
-    report = {"experiment": started.id, "session": demo.session_id}
-    print(json.dumps({**report, "owner": str(ProcessId.current())}), flush=True)
-    await asyncio.Event().wait()  # killed here
+    await processes.report_and_wait(experiment=started.id, session=demo.session_id)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 
 from coach.assembly import build_service, open_database
 from coach.config import Settings
 from coach.demo import play_demo
 from coach.llm.base import LLMRequest
 from coach.llm.scripted import Reply, ScriptedLLMClient
-from coach.process import ProcessId
+from tests import processes
 
 
 async def main(url: str, answered: int) -> None:
@@ -42,9 +41,7 @@ async def main(url: str, answered: int) -> None:
     await hung.wait()
     handle = service.sessions.handle(origin.session_id)
     assert handle is not None and handle.done == answered, handle
-    report = {"source": demo.session_id, "session": origin.session_id}
-    print(json.dumps({**report, "owner": str(ProcessId.current())}), flush=True)
-    await asyncio.Event().wait()  # killed here
+    await processes.report_and_wait(source=demo.session_id, session=origin.session_id)
 
 
 if __name__ == "__main__":

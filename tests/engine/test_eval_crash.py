@@ -5,7 +5,6 @@ each SQL backend, with a real worker process (``eval_worker.py``)."""
 
 from __future__ import annotations
 
-import json
 import signal
 
 import pytest
@@ -40,10 +39,7 @@ async def test_a_killed_eval_run_keeps_its_ended_conversations_and_resumes(
         *("--conversations", str(CONVERSATIONS), "--answered", str(ANSWERED)),
         clean_env=True,
     )
-    try:
-        report = json.loads(await processes.read_line(worker, timeout_s=60))
-    except (TimeoutError, json.JSONDecodeError):
-        pytest.fail(f"the worker did not store its first conversations:\n{processes.kill(worker)}")
+    report = await processes.read_report(worker, reached="store its first conversations")
     settings = Settings(database_url=crash_url, llm_provider="scripted")
     db = await open_database(settings)  # recovery runs here too: the worker still lives
     service = build_service(settings, ScriptedLLMClient(function=coach()), db)

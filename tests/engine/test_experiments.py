@@ -184,10 +184,7 @@ async def test_a_killed_experiment_keeps_its_stored_runs_and_is_ended_interrupte
     crash_url: str,
 ) -> None:
     worker = processes.spawn("tests.engine.experiment_worker", "--url", crash_url, clean_env=True)
-    try:
-        report = json.loads(await processes.read_line(worker, timeout_s=60))
-    except (TimeoutError, json.JSONDecodeError):
-        pytest.fail(f"the worker did not store its first run:\n{processes.kill(worker)}")
+    report = await processes.read_report(worker, reached="store its first run")
     settings = Settings(database_url=crash_url, llm_provider="scripted")
     db = await open_database(settings)  # recovery runs here too: the worker still lives
     try:

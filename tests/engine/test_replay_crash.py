@@ -6,7 +6,6 @@ process (``replay_worker.py``)."""
 
 from __future__ import annotations
 
-import json
 import signal
 
 import pytest
@@ -40,10 +39,7 @@ async def test_a_killed_replay_keeps_its_turns_and_loses_no_message(crash_url: s
         str(ANSWERED),
         clean_env=True,
     )
-    try:
-        report = json.loads(await processes.read_line(worker, timeout_s=60))
-    except (TimeoutError, json.JSONDecodeError):
-        pytest.fail(f"the worker did not reach its hung turn:\n{processes.kill(worker)}")
+    report = await processes.read_report(worker, reached="reach its hung turn")
     settings = Settings(database_url=crash_url, llm_provider="scripted")
     db = await open_database(settings)  # recovery runs here: the worker still lives
     service = build_service(settings, ScriptedLLMClient([{"message": "Answered at last."}]), db)

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 
 from coach.assembly import build_service, open_database
 from coach.config import Settings
 from coach.llm.base import LLMRequest
 from coach.llm.scripted import Reply, ScriptedLLMClient
-from coach.process import ProcessId
 from coach.service import TurnHandle
+from tests import processes
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -39,8 +38,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     assert isinstance(handle, TurnHandle), f"expected a new turn, got {handle!r}"
     await asyncio.wait_for(asked.wait(), 60)
-    print(json.dumps({"owner": str(ProcessId.current()), "seq": handle.seq}), flush=True)
-    await asyncio.Event().wait()  # killed here
+    await processes.report_and_wait(seq=handle.seq)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ answers the message once. A turn whose process still runs is never marked, whoev
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -62,12 +61,9 @@ async def start_worker(url: str, user_id: str) -> Worker:
         *("--message-id", message_id, "--text", TEXT),
         clean_env=True,
     )
-    try:
-        report: dict[str, Any] = json.loads(
-            await processes.read_line(process, timeout_s=START_TIMEOUT_S)
-        )
-    except (TimeoutError, json.JSONDecodeError):
-        pytest.fail(f"the worker did not reach its model call:\n{processes.kill(process)}")
+    report = await processes.read_report(
+        process, reached="reach its model call", timeout_s=START_TIMEOUT_S
+    )
     return Worker(process, user_id, session_id, message_id, report["owner"], report["seq"])
 
 
