@@ -97,7 +97,8 @@ async def test_an_exact_replay_task_ends_with_no_difference_and_says_how_far_it_
     db: DatabaseInterface,
 ) -> None:
     demo = await play_demo(db)
-    service = CoachService(ScriptedLLMClient(), db)
+    model = ScriptedLLMClient()
+    service = CoachService(model, db)
     origin = await service.sessions.replay(demo.session_id)
     handle = service.sessions.handle(origin.session_id)
     assert handle is not None
@@ -113,6 +114,7 @@ async def test_an_exact_replay_task_ends_with_no_difference_and_says_how_far_it_
         [],
         True,
     )
+    assert model.requests == []  # the engine's model was never asked
 
 
 async def test_a_live_replay_can_be_cancelled_and_keeps_its_turns() -> None:
