@@ -4,6 +4,7 @@ this repository importable, told when to go, awaited, and never left running."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from coach.llm.base import LLMRequest
+from coach.llm.scripted import Reply, ReplyFunction
 from coach.process import ProcessId
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +69,27 @@ async def read_report(
     except (TimeoutError, json.JSONDecodeError):
         pytest.fail(f"the worker did not {reached}:\n{kill(process)}")
     return report
+
+
+class AnswersThenHangs:
+    """The model of a worker that is killed mid-task (a scripted client's function): it answers
+    the first ``answered`` requests with ``answer`` and never the next one; ``hung`` is set once
+    a request waits."""
+
+    def __init__(self, answered: int, answer: ReplyFunction | None = None) -> None:
+        self.answered = answered
+        self.answer = answer
+        self.asked = 0
+        self.hung = asyncio.Event()
+
+    async def __call__(self, request: LLMRequest) -> Reply:
+        self.asked += 1
+        if self.asked <= self.answered and self.answer is not None:
+            reply = self.answer(request)
+            return await reply if inspect.isawaitable(reply) else reply
+        self.hung.set()
+        await asyncio.Event().wait()  # the reply that never comes
+        raise AssertionError("unreachable")
 
 
 async def report_and_wait(**report: object) -> None:

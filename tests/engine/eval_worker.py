@@ -16,8 +16,7 @@ import asyncio
 from coach.assembly import build_service, open_database
 from coach.config import Settings
 from coach.enums import JobStatus
-from coach.llm.base import LLMRequest
-from coach.llm.scripted import Reply, ScriptedLLMClient
+from coach.llm.scripted import ScriptedLLMClient
 from tests import processes
 from tests.engine.eval_helpers import coach, scenario
 
@@ -26,23 +25,10 @@ TURNS = 4
 
 
 async def main(url: str, conversations: int, answered: int) -> None:
-    asked = 0
-    hung = asyncio.Event()
-    answer = coach()
-
-    async def first_conversations_only(request: LLMRequest) -> Reply:
-        nonlocal asked
-        asked += 1
-        if asked <= answered * TURNS:
-            reply: Reply = await answer(request)
-            return reply
-        hung.set()
-        await asyncio.Event().wait()  # the reply that never comes
-        raise AssertionError("unreachable")
-
+    model = processes.AnswersThenHangs(answered * TURNS, coach())
     settings = Settings(database_url=url, llm_provider="scripted")
     db = await open_database(settings)
-    service = build_service(settings, ScriptedLLMClient(function=first_conversations_only), db)
+    service = build_service(settings, ScriptedLLMClient(function=model), db)
     started = await service.evals.start(
         [scenario()], repeats=conversations, concurrency=1, name="crash"
     )
@@ -51,7 +37,7 @@ async def main(url: str, conversations: int, answered: int) -> None:
     seen = 0
     while handle.done < answered:
         seen = (await handle.wait(seen, within_s=5)).seen
-    await hung.wait()
+    await model.hung.wait()
     run = await db.get_eval_run(started.id)
     assert run is not None
     done = [c.repeat for c in run.conversations if c.status is JobStatus.DONE]

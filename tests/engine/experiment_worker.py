@@ -14,28 +14,18 @@ import asyncio
 from coach.assembly import build_service, open_database
 from coach.config import Settings
 from coach.demo import play_demo
-from coach.llm.base import LLMRequest
-from coach.llm.scripted import Reply, ScriptedLLMClient
+from coach.llm.scripted import ScriptedLLMClient
 from tests import processes
 
 ANSWERED = "The one run that ended before the crash."
 
 
 async def main(url: str) -> None:
-    asked = 0
-
-    async def first_only(request: LLMRequest) -> Reply:
-        nonlocal asked
-        asked += 1
-        if asked == 1:
-            return {"message": ANSWERED, "actions": []}
-        await asyncio.Event().wait()  # the reply that never comes
-        raise AssertionError("unreachable")
-
+    model = processes.AnswersThenHangs(1, lambda _: {"message": ANSWERED, "actions": []})
     settings = Settings(database_url=url, llm_provider="scripted")
     db = await open_database(settings)
     demo = await play_demo(db)
-    service = build_service(settings, ScriptedLLMClient(function=first_only), db)
+    service = build_service(settings, ScriptedLLMClient(function=model), db)
     started = await service.experiments.start(demo.session_id, 2, runs=3, name="crash")
     handle = service.experiments.handle(started.id)
     assert handle is not None

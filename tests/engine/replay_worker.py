@@ -15,30 +15,18 @@ import asyncio
 from coach.assembly import build_service, open_database
 from coach.config import Settings
 from coach.demo import play_demo
-from coach.llm.base import LLMRequest
-from coach.llm.scripted import Reply, ScriptedLLMClient
+from coach.llm.scripted import ScriptedLLMClient
 from tests import processes
 
 
 async def main(url: str, answered: int) -> None:
-    asked = 0
-    hung = asyncio.Event()
-
-    async def first_turns_only(request: LLMRequest) -> Reply:
-        nonlocal asked
-        asked += 1
-        if asked <= answered:
-            return {"message": f"Live answer {asked}."}
-        hung.set()
-        await asyncio.Event().wait()  # the reply that never comes
-        raise AssertionError("unreachable")
-
+    model = processes.AnswersThenHangs(answered, lambda _: {"message": "A live answer."})
     settings = Settings(database_url=url, llm_provider="scripted")
     db = await open_database(settings)
     demo = await play_demo(db)
-    service = build_service(settings, ScriptedLLMClient(function=first_turns_only), db)
+    service = build_service(settings, ScriptedLLMClient(function=model), db)
     origin = await service.sessions.replay(demo.session_id, live=True, by="crash")
-    await hung.wait()
+    await model.hung.wait()
     handle = service.sessions.handle(origin.session_id)
     assert handle is not None and handle.done == answered, handle
     await processes.report_and_wait(source=demo.session_id, session=origin.session_id)

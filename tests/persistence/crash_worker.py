@@ -15,29 +15,22 @@ import asyncio
 
 from coach.assembly import build_service, open_database
 from coach.config import Settings
-from coach.llm.base import LLMRequest
-from coach.llm.scripted import Reply, ScriptedLLMClient
+from coach.llm.scripted import ScriptedLLMClient
 from coach.service import TurnHandle
 from tests import processes
 
 
 async def main(args: argparse.Namespace) -> None:
-    asked = asyncio.Event()
-
-    async def never_answers(request: LLMRequest) -> Reply:
-        asked.set()
-        await asyncio.Event().wait()  # the reply that never comes
-        raise AssertionError("unreachable")
-
+    model = processes.AnswersThenHangs(0)
     settings = Settings(database_url=args.url, llm_provider="scripted")
     db = await open_database(settings)
-    service = build_service(settings, ScriptedLLMClient(function=never_answers), db)
+    service = build_service(settings, ScriptedLLMClient(function=model), db)
     await service.start_session(args.user, session_id=args.session, user_name=args.user.title())
     handle = await service.submit(
         args.user, args.session, args.text, client_message_id=args.message_id
     )
     assert isinstance(handle, TurnHandle), f"expected a new turn, got {handle!r}"
-    await asyncio.wait_for(asked.wait(), 60)
+    await asyncio.wait_for(model.hung.wait(), 60)
     await processes.report_and_wait(seq=handle.seq)
 
 
