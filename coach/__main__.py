@@ -1,5 +1,5 @@
-"""Terminal entry point:
-``python -m coach {init-db,prompts,try,fork,replay,compare,export,import,eval,demo-data,chat}``.
+"""Terminal entry point: ``python -m coach {init-db,prompts,try,fork,replay,resume,compare,
+export,import,eval,demo-data,chat}``.
 
 Settings come from the environment (``COACH_*``), as in the app; see ``coach/config.py``. Logs
 go to standard error as they say (``COACH_LOG_*``; ``coach.logs``).
@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from coach.assembly import build_database, build_service, open_llm_client
 from coach.config import Settings
 from coach.demo import DemoStep, play_demo
-from coach.enums import CoachingState
+from coach.enums import CoachingState, OriginKind
 from coach.errors import CoachError
 from coach.evals import cli as eval_commands
 from coach.llm.base import TextDelta
@@ -99,7 +99,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return await prompt_commands.run(args, db)
         if args.command == "try":
             return await try_turn(args, settings, db)
-        if args.command in ("fork", "replay", "compare", "export", "import"):
+        if args.command in ("fork", "replay", "resume", "compare", "export", "import"):
             return await sessions(args, settings, db)
         if args.command == "eval":
             return await evaluate(args, settings, db)
@@ -121,8 +121,11 @@ async def try_turn(args: argparse.Namespace, settings: Settings, db: DatabaseInt
 
 
 async def sessions(args: argparse.Namespace, settings: Settings, db: DatabaseInterface) -> int:
-    # Only a live replay asks a model: the others need no client loaded.
+    # Only a live replay asks a model (also when resumed): the others need no client loaded.
     live = getattr(args, "live", False)
+    if args.command == "resume":
+        origin = await db.get_session_origin(args.session_id)
+        live = origin is not None and origin.kind is OriginKind.REPLAY_LIVE
     client = await open_llm_client(settings) if live else ScriptedLLMClient()
     service = build_service(settings, client, db)
     try:

@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from coach.context import ContextManager
-from coach.enums import MessageRole
+from coach.enums import JobStatus, MessageRole, OriginKind
 from coach.llm.scripted import ScriptedLLMClient
 from coach.models import CoachContext
 from coach.persistence import DatabaseInterface, TurnRecord
 from coach.persistence.base import MAX_PAGE_SIZE
 from coach.persistence.records import MessageRecord, PromptVersion
 from coach.prompts.store import ACTIVE
+from coach.service import CoachService
+from coach.sessions.jobs import CANCELLED
 
 
 async def stored_turns(db: DatabaseInterface, session_id: str) -> list[TurnRecord]:
@@ -67,3 +69,30 @@ async def new_introduction(db: DatabaseInterface, marker: str, *, activate: bool
             "introduction", ACTIVE, version.version or 0, expected_revision=labels[ACTIVE].revision
         )
     return version.version or 0
+
+
+async def stopped_replay(db: DatabaseInterface, source_session_id: str, made: int) -> str:
+    """An exact replay of the session stopped after its turn ``made`` (as a crash, Cancel or
+    Ctrl-C leaves one): made as a fork of those turns, then stored as the replay. Returns
+    the new session's id."""
+    service = CoachService(ScriptedLLMClient(), db)
+    origin = await service.sessions.fork(source_session_id, made)
+    handle = service.sessions.handle(origin.session_id)
+    assert handle is not None
+    await handle.ended()
+    await service.aclose()
+    source = await db.get_session(source_session_id)
+    assert source is not None
+    await db.save_session_origin(
+        origin.model_copy(
+            update={
+                "kind": OriginKind.REPLAY_EXACT,
+                "at_turn": None,
+                "turns_total": source.turn_count,
+                "turns_done": made,
+                "status": JobStatus.FAILED,
+                "error": CANCELLED,
+            }
+        )
+    )
+    return origin.session_id

@@ -71,6 +71,13 @@ def lineage(runtime: AppRuntime, session_id: str) -> None:
             icon="↔️",
             query_params={"a": origin.source_session_id, "b": session_id},
         )
+        if origin.status is JobStatus.FAILED and st.button(
+            f"Resume the {KIND_NAMES[origin.kind]}",
+            key="lineage_resume",
+            icon="▶️",
+            help="Go on from the first turn it has not made; a turn cut off is answered again",
+        ):
+            _start(runtime, lambda: workbench(runtime).resume_replay(session_id))
     if made:
         with st.expander(f"↪️ Sessions made from this one ({len(made)})"):
             for child in made:

@@ -40,6 +40,7 @@ class Action(StrEnum):
     FORK = "fork"
     REPLAY = "replay"
     CANCEL_REPLAY = "cancel_replay"
+    RESUME_REPLAY = "resume_replay"
     START_EVAL = "start_eval"
     RESUME_EVAL = "resume_eval"
     CANCEL_EVAL = "cancel_eval"
@@ -68,6 +69,7 @@ NEEDED: dict[Action, Role] = {
             Action.FORK,
             Action.REPLAY,
             Action.CANCEL_REPLAY,
+            Action.RESUME_REPLAY,
             Action.START_EVAL,
             Action.RESUME_EVAL,
             Action.CANCEL_EVAL,

@@ -230,6 +230,14 @@ class Workbench:
             detail=lambda o: f"new session {o.session_id} ({'live' if live else 'exact'})",
         )
 
+    async def resume_replay(self, session_id: str) -> SessionOrigin:
+        return await self._run(
+            Action.RESUME_REPLAY,
+            [session_id],
+            lambda: self.service.sessions.resume(session_id),
+            detail=lambda o: f"from turn {o.turns_done + 1} of {o.turns_total}",
+        )
+
     async def cancel_replay(self, session_id: str) -> bool:
         """Stop the fork or replay making ``session_id``. Must run on the engine's loop (as
         everything here does, through ``AppRuntime.run``)."""

@@ -60,6 +60,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     replay.add_argument("--provider", choices=["openai", "local"], help="live: the client")
     replay.add_argument("--model", help="live: the model (OpenAI-compatible servers only)")
     replay.add_argument("--json", action="store_true", help="print the result as JSON")
+    resume = sub.add_parser(
+        "resume", help="go on with a fork or replay that stopped (interrupted or cancelled)"
+    )
+    resume.add_argument("session_id", help="the session the fork or replay makes")
+    resume.add_argument("--json", action="store_true", help="print the result as JSON")
     export = sub.add_parser("export", help="print a session (or a user) as a bundle")
     export.add_argument("session_id", nargs="?")
     export.add_argument("--user", metavar="USER_ID", help="the user with every session")
@@ -81,7 +86,7 @@ async def run(
     prices: Mapping[str, Price] | None = None,
     max_bundle_mb: int = MAX_BUNDLE_MB,
 ) -> int:
-    """Run ``fork``, ``replay``, ``compare``, ``export`` or ``import`` (``prices``: the
+    """Run ``fork``, ``replay``, ``resume``, ``compare``, ``export`` or ``import`` (``prices``: the
     settings' price table, for the cost in ``compare``; ``max_bundle_mb``: the largest bundle
     an import reads). Raises ``CoachError`` with what to fix."""
     if args.command == "export":
@@ -122,6 +127,8 @@ async def run(
         started = await jobs.fork(
             args.session_id, args.at, same_client=args.same_client, by=getpass.getuser()
         )
+    elif args.command == "resume":
+        started = await jobs.resume(args.session_id)
     else:
         pin = PromptPin.parse(args.label, ",".join(args.version))
         started = await jobs.replay(

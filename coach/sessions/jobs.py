@@ -34,7 +34,7 @@ from coach.prompts.library import PromptLibrary, PromptPin
 from coach.sessions.copy import same_client_fork
 from coach.sessions.replay import Replay
 from coach.turns.events import Changes
-from coach.turns.recovery import to_recover
+from coach.turns.recovery import recover_interrupted, to_recover
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +156,8 @@ class SessionJobs(RunningTasks[SessionOrigin]):
         self.db = db
         self.prompts = prompts
         self.owner = str(ProcessId.current())
+        #: Sessions whose fork or replay is being resumed here (not launched yet).
+        self._resuming: set[str] = set()
 
     async def fork(
         self, source_session_id: str, at_turn: int, *, same_client: bool = False, by: str = ""
@@ -216,6 +218,59 @@ class SessionJobs(RunningTasks[SessionOrigin]):
             model="" if client is None else f"{client.provider}/{client.model}",
             by=by,
         )
+
+    async def resume(self, session_id: str) -> SessionOrigin:
+        """Go on with the fork or replay that made ``session_id`` and stopped (interrupted by
+        a crash, cancelled, or failed), from the first source turn it has not made: a turn cut
+        off by a crash is answered again, and a live replay asks the model it was made with.
+
+        Raises:
+            InputError: no such fork or replay, it is running or done, its model is not this
+                engine's provider, or as ``Replay.resume``.
+        """
+        if session_id in self._resuming or self.handle(session_id) is not None:
+            raise InputError(f"session {session_id} is being made already")
+        self._resuming.add(session_id)
+        try:
+            return await self._resume(session_id)
+        finally:
+            self._resuming.discard(session_id)
+
+    async def _resume(self, session_id: str) -> SessionOrigin:
+        origin = await self.db.get_session_origin(session_id)
+        if origin is None:
+            raise InputError(f"session {session_id} was not made by a fork or replay")
+        if origin.status is not JobStatus.FAILED:
+            state = "being made" if origin.status is JobStatus.RUNNING else "made already"
+            raise InputError(f"session {session_id} is {state}; only a stopped one is resumed")
+        client = None
+        if origin.kind is OriginKind.REPLAY_LIVE:
+            provider, _, model = origin.model.partition("/")
+            if provider != self.llm_client.provider:
+                raise InputError(
+                    f"this live replay was made with {origin.model}; resume it where "
+                    f"COACH_LLM_PROVIDER is {provider} (here it is {self.llm_client.provider})"
+                )
+            client = self.llm_client.with_model(model) if model else self.llm_client
+        await recover_interrupted(self.db, session_id=session_id)
+        replay = await Replay.resume(self.db, origin, client=client, prompts=self.prompts)
+        resumed = await self.db.save_session_origin(
+            origin.model_copy(
+                update={
+                    "status": JobStatus.RUNNING,
+                    "error": None,
+                    "ended_at": None,
+                    "turns_done": replay.position,
+                    "owner": self.owner,
+                    "heartbeat_at": utcnow(),
+                }
+            )
+        )
+        handle = JobHandle(session_id, resumed.turns_total, done=replay.position)
+        self._launch(
+            handle, self._run(handle, replay, resumed), name=f"resume {resumed.session_id}"
+        )
+        return resumed
 
     async def _start(
         self,

@@ -32,6 +32,7 @@ from coach.llm.scripted import ScriptedLLMClient
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
     IdentityRecord,
+    SessionOrigin,
     SessionSummary,
     TurnOutline,
     TurnRecord,
@@ -42,6 +43,7 @@ from coach.prompts.library import PromptLibrary, PromptPin
 from coach.prompts.variables import PROMPT_VARIABLES
 from coach.service import CoachService
 from coach.turns.events import TurnEvent, TurnResult
+from coach.turns.recovery import INTERRUPTED as TURN_INTERRUPTED
 
 #: Turns read from the original per page.
 PAGE = 200
@@ -182,6 +184,10 @@ class Replay:
         self.ids: dict[str, str] = {} if self.recorded is None else self.recorded.ids
         #: The original's message ids -> the replay's.
         self.sent: dict[str, str] = {}
+        #: How many of the source's turns are replayed already (a resumed replay's).
+        self.position = 0
+        #: The original message whose turn a crash cut off: sent already, answered again.
+        self.resending: str | None = None
 
     @classmethod
     async def prepare(
@@ -226,6 +232,70 @@ class Replay:
             )
         return cls(db, summary, turns, client=client, prompts=prompts, fork=at_turn is not None)
 
+    @classmethod
+    async def resume(
+        cls,
+        db: DatabaseInterface,
+        origin: SessionOrigin,
+        *,
+        client: LLMClient | None = None,
+        prompts: PromptLibrary | None = None,
+    ) -> Replay:
+        """The replay (or fork) that made ``origin``'s session, from where it stopped: each
+        turn the session holds is matched with the source turn it replayed (its differences
+        and created ids learned again), and a turn cut off by a crash is answered again,
+        never its message sent twice.
+
+        Raises:
+            InputError: as ``prepare``; the session is gone, has a turn still being answered,
+                or holds turns its source does not (it was continued after it was made).
+        """
+        replay = await cls.prepare(
+            db, origin.source_session_id, client=client, at_turn=origin.at_turn, prompts=prompts
+        )
+        made = await db.get_session(origin.session_id)
+        if made is None:
+            raise InputError(f"session {origin.session_id} does not exist any more")
+        replay.report = ReplayReport(
+            origin.source_session_id, user_id=made.user_id, session_id=origin.session_id
+        )
+        turns = await _turns(db, origin.session_id)
+        if any(t.status is TurnStatus.PENDING for t in turns):
+            raise InputError(
+                f"session {origin.session_id} has a turn still being answered; "
+                "try again when it ends"
+            )
+        cut = None  # a turn cut off by a crash: answered again by a retry of its message
+        for position, original in enumerate(replay.source_turns):
+            if replay._skips(original):
+                continue
+            while turns and _interrupted(turns[0]) and not _interrupted(original):
+                cut = turns.pop(0)
+            if not turns:
+                break
+            replayed, cut = turns.pop(0), None
+            replay.sent.setdefault(original.user_message_id, replayed.user_message_id)
+            replay.report.differences += turn_differences(original, replayed, replay.ids)
+            _learn_ids(original, replayed, replay.ids)
+            replay.position = position + 1
+        if turns:
+            raise InputError(
+                f"session {origin.session_id} holds turns its source does not (it was "
+                "continued after it was made); it cannot be resumed"
+            )
+        following = [t for t in replay.source_turns[replay.position :] if not replay._skips(t)]
+        if cut is not None and following:
+            replay.resending = following[0].user_message_id
+            replay.sent.setdefault(replay.resending, cut.user_message_id)
+        replay.report.turns = replay.position
+        return replay
+
+    def _skips(self, turn: TurnSummary) -> bool:
+        """A live replay sends each message once: a retry of a failed turn is skipped (but the
+        turn a crash cut off is answered again)."""
+        message = turn.user_message_id
+        return self.recorded is None and message in self.sent and message != self.resending
+
     async def begin(self, pin: PromptPin | None = None) -> None:
         """Open the new session of the new client (a copy of the original one by name)."""
         report = self.report
@@ -240,14 +310,16 @@ class Replay:
     async def turns(self) -> AsyncIterator[int]:
         """Replay the turns one by one, yielding how many are done."""
         report = self.report
-        for done, stored in enumerate(self.source_turns, start=1):
+        ahead = self.source_turns[self.position :]
+        for done, stored in enumerate(ahead, start=self.position + 1):
+            if self._skips(stored):
+                continue
             original = await self.db.get_turn(self.source.session_id, stored.seq or 0)
             assert original is not None
             if self.recorded is not None:
                 self.recorded.play(original)
-            elif original.user_message_id in self.sent:
-                continue  # a retry of a failed turn: a live replay sends each message once
             replayed = _outline(await _send(self.service, self.db, report, original, self.sent))
+            self.resending = None
             report.differences += turn_differences(original, replayed, self.ids)
             _learn_ids(original, replayed, self.ids)
             report.turns = done
@@ -436,6 +508,11 @@ def _outline(result: TurnResult) -> TurnOutline:
     """What the replayed turn did, as its result says (no need to read it back)."""
     fields = result.model_dump(include=set(TurnOutline.model_fields))
     return TurnOutline.model_validate({**fields, "seq": result.turn_seq})
+
+
+def _interrupted(turn: TurnSummary) -> bool:
+    """A turn whose process died before it was answered (marked by recovery)."""
+    return turn.status is TurnStatus.FAILED and turn.error == TURN_INTERRUPTED
 
 
 def _value(state: CoachingState | None) -> str | None:

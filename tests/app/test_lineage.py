@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from coach.demo import DEMO_STEPS
+from coach.enums import JobStatus
 from tests.app.helpers import load_demo, no_exception, open_page, runtime, texts
 from tests.app.test_inspector import demo_turn_opened
+from tests.records import stopped_replay
 
 AT = 6
 
@@ -60,3 +63,18 @@ def test_a_fork_for_the_same_client_is_a_new_session_of_that_client(app: AppTest
     [made] = rt.run(rt.db.list_session_origins(source_session_id=info.session_id))
     fork = rt.run(rt.db.get_session(made.session_id))
     assert fork is not None and fork.user_id == info.user_id and fork.turn_count == AT
+
+
+def test_a_stopped_replay_is_resumed_from_the_inspector(app: AppTest) -> None:
+    info = load_demo()
+    rt = runtime()
+    made = rt.run(stopped_replay(rt.db, info.session_id, 4))
+    open_page(app, "pages/inspector.py", session_id=made)
+    assert "4 of 10 turns: cancelled" in texts(app)
+    next(b for b in app.button if b.label == "Resume the exact replay").click()
+    app.run()
+    no_exception(app)
+    assert "exact replay, 0 differences from its source" in texts(app)
+    done = rt.run(rt.db.get_session_origin(made))
+    assert done is not None and (done.status, done.turns_done) == (JobStatus.DONE, 10)
+    assert rt.run(rt.db.get_session(made)).turn_count == len(DEMO_STEPS)

@@ -95,6 +95,7 @@ CALLS: dict[Action, Call] = {
     Action.FORK: lambda w, b: w.fork(b.session_id, 2),
     Action.REPLAY: lambda w, b: w.replay(b.session_id),
     Action.CANCEL_REPLAY: lambda w, b: w.cancel_replay(b.session_id),
+    Action.RESUME_REPLAY: lambda w, b: w.resume_replay(b.session_id),
     Action.START_EVAL: lambda w, b: w.start_eval([scenario()], repeats=1),
     Action.RESUME_EVAL: lambda w, b: w.resume_eval("no-such-run"),
     Action.CANCEL_EVAL: lambda w, b: w.cancel_eval("no-such-run"),
@@ -198,7 +199,7 @@ async def test_an_allowed_action_runs_and_writes_one_audit_row(
     assert [(e.actor, e.role, e.action, e.outcome) for e in new] == [
         ("ana@example.org", role.value, action.value, outcome)
     ]
-    expected_failures = {Action.RETRY_TURN, Action.RESUME_EVAL}
+    expected_failures = {Action.RETRY_TURN, Action.RESUME_EVAL, Action.RESUME_REPLAY}
     assert (outcome == "failed") == (action in expected_failures), new[0].detail
 
 

@@ -1,5 +1,5 @@
-"""``python -m coach fork|replay|compare`` through a real subprocess on a SQLite file: output,
-exit status, and refusals that change nothing. An exact replay that differs exits 1."""
+"""``python -m coach fork|replay|resume|compare`` through a real subprocess on a SQLite file:
+output, exit status, and refusals that change nothing. An exact replay that differs exits 1."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from coach.persistence.factory import create_database_from_url
 from devtools.fake_openai import FakeOpenAIServer, FakeReply
 from tests.engine.test_cli import coach, stored
 from tests.engine.test_cli_prompts import demo_session
+from tests.records import stopped_replay
 
 
 @pytest.fixture
@@ -81,3 +83,18 @@ def test_a_live_replay_asks_the_model_through_the_openai_sdk(
     assert live["model"].startswith("openai/")
     assert len(fake_openai.requests) == 10
     assert live["differences"]  # the live model did none of the recorded actions
+
+
+async def test_a_stopped_replay_is_resumed(db_url: str) -> None:
+    source = demo_session(db_url)
+    db = create_database_from_url(db_url)
+    await db.initialize()
+    try:
+        made = await stopped_replay(db, source, 4)
+    finally:
+        await db.close()
+    resumed = json.loads(ok(db_url, "resume", made, "--json"))
+    assert (resumed["status"], resumed["turns_done"], resumed["differences"]) == ("done", 10, [])
+    again = coach(db_url, "resume", made)
+    assert again.returncode == 1
+    assert "is made already; only a stopped one is resumed" in again.stderr

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from coach.demo import DEMO_STEPS, play_demo
-from coach.enums import JobStatus, MessageRole, OriginKind
+from coach.enums import JobStatus, MessageRole, OriginKind, TurnStatus
 from coach.errors import InputError, PersistenceError
 from coach.inspection.replay import replay as snapshots
 from coach.llm.base import LLMRequest
@@ -26,7 +26,7 @@ from coach.prompts import PromptError
 from coach.prompts.library import PromptPin
 from coach.service import CoachService
 from coach.sessions.jobs import CANCELLED, INTERRUPTED, recover_origins
-from tests.records import stored_turns
+from tests.records import stopped_replay, stored_turns
 
 AT = 6
 
@@ -145,6 +145,106 @@ async def test_a_live_replay_can_be_cancelled_and_keeps_its_turns() -> None:
     assert 2 <= len(made) < len(DEMO_STEPS) and stored.turns_done >= 2
     assert service.sessions.handle(origin.session_id) is None
     assert not service.sessions.cancel(origin.session_id)
+
+
+async def test_a_cancelled_replay_is_resumed_once_its_last_turn_has_ended(
+    db: DatabaseInterface,
+) -> None:
+    demo = await play_demo(db)
+    third, release, asked = asyncio.Event(), asyncio.Event(), 0
+
+    async def model(request: LLMRequest) -> dict[str, Any]:
+        nonlocal asked
+        asked += 1
+        if asked == 3:
+            third.set()
+            await release.wait()
+        return {"message": f"live answer {asked}", "actions": []}
+
+    service = CoachService(ScriptedLLMClient(function=model), db)
+    origin = await service.sessions.replay(demo.session_id, live=True)
+    handle = service.sessions.handle(origin.session_id)
+    assert handle is not None
+    await third.wait()
+    assert service.sessions.cancel(origin.session_id)
+    await handle.ended()
+    # The turn the model is answering is the engine's: it goes on, and is waited for.
+    with pytest.raises(InputError, match="has a turn still being answered"):
+        await service.sessions.resume(origin.session_id)
+    release.set()
+    for _ in range(500):  # the turn is stored as soon as its answer is in
+        if all(t.status is TurnStatus.OK for t in await db.list_turns(origin.session_id)):
+            break
+        await asyncio.sleep(0.01)
+
+    # Resumed twice at once (a double click): once.
+    resumed, twice = await asyncio.gather(
+        service.sessions.resume(origin.session_id),
+        service.sessions.resume(origin.session_id),
+        return_exceptions=True,
+    )
+    assert isinstance(twice, InputError) and "is being made already" in str(twice)
+    assert not isinstance(resumed, BaseException)
+    assert (resumed.status, resumed.turns_done) == (JobStatus.RUNNING, 3)
+    handle = service.sessions.handle(origin.session_id)
+    assert handle is not None
+    await handle.ended()
+    stored = await db.get_session_origin(origin.session_id)
+    assert stored is not None
+    assert (stored.status, stored.error, stored.turns_done) == (
+        JobStatus.DONE,
+        None,
+        len(DEMO_STEPS),
+    )
+    assert await conversation(db, origin.session_id) != []
+    sent = [c for r, c in await conversation(db, origin.session_id) if r is MessageRole.USER]
+    assert sent == [c for r, c in await conversation(db, demo.session_id) if r is MessageRole.USER]
+    assert asked == len(DEMO_STEPS)  # each message asked once
+
+
+async def test_a_replay_stopped_after_its_last_turn_is_resumed_to_its_end(
+    db: DatabaseInterface,
+) -> None:
+    demo = await play_demo(db)
+    made = await stopped_replay(db, demo.session_id, len(DEMO_STEPS))
+    service = CoachService(ScriptedLLMClient(), db)
+    await service.sessions.resume(made)
+    handle = service.sessions.handle(made)
+    assert handle is not None
+    await handle.ended()
+    stored = await db.get_session_origin(made)
+    assert stored is not None
+    assert (stored.status, stored.turns_done, stored.differences) == (
+        JobStatus.DONE,
+        len(DEMO_STEPS),
+        [],
+    )
+    assert len(await db.list_turns(made)) == len(DEMO_STEPS)
+
+
+async def test_what_cannot_be_resumed_is_refused_and_says_why(db: DatabaseInterface) -> None:
+    demo = await play_demo(db)
+    service = CoachService(ScriptedLLMClient([{"message": "Going on."}]), db)
+    with pytest.raises(InputError, match="was not made by a fork or replay"):
+        await service.sessions.resume(demo.session_id)
+    origin = await service.sessions.replay(demo.session_id)
+    handle = service.sessions.handle(origin.session_id)
+    assert handle is not None
+    await handle.ended()
+    with pytest.raises(InputError, match="is made already; only a stopped one is resumed"):
+        await service.sessions.resume(origin.session_id)
+    stopped = origin.model_copy(update={"status": JobStatus.FAILED, "error": CANCELLED})
+    live = stopped.model_copy(update={"kind": OriginKind.REPLAY_LIVE, "model": "openai/gpt-x"})
+    await db.save_session_origin(live)
+    with pytest.raises(InputError, match="made with openai/gpt-x; resume it where COACH_LLM_"):
+        await service.sessions.resume(origin.session_id)
+    # Continued in the coach after it was made: its turns are no longer the source's.
+    await db.save_session_origin(stopped)
+    made = await db.get_session(origin.session_id)
+    assert made is not None
+    assert (await service.send_message_and_wait(made.user_id, made.session_id, "More")).ok
+    with pytest.raises(InputError, match="holds turns its source does not"):
+        await service.sessions.resume(origin.session_id)
 
 
 async def test_bad_requests_are_refused_before_anything_is_stored() -> None:
