@@ -1,4 +1,5 @@
-"""Fixtures of the engine tests: the project's prompts, loaded once, and an editable copy."""
+"""Fixtures of the engine tests: the project's prompts, loaded once, and an editable copy; a
+fresh in-memory database."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from coach.persistence import DatabaseInterface, create_database
 from coach.prompts import DEFAULT_PROMPT_DIR, PromptManager, create_prompt_manager
 
 
@@ -21,3 +23,11 @@ def prompt_dir(tmp_path: Path) -> Path:
     target = tmp_path / "prompts"
     shutil.copytree(DEFAULT_PROMPT_DIR, target)
     return target
+
+
+@pytest.fixture
+async def memory_db() -> DatabaseInterface:
+    """A new, empty in-memory database (for tests that need no other backend)."""
+    db = create_database("memory")
+    await db.initialize()
+    return db

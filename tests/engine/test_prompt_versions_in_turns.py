@@ -11,21 +11,13 @@ from coach.demo import play_demo
 from coach.enums import TurnStatus
 from coach.errors import InputError
 from coach.llm.scripted import ScriptedLLMClient
-from coach.persistence import DatabaseInterface, PromptVersion, create_database
+from coach.persistence import DatabaseInterface, PromptVersion
 from coach.prompts import PromptError
 from coach.prompts.lab import find_version, preview, version_text
 from coach.prompts.library import PromptPin, describe_pin
 from coach.prompts.store import ACTIVE
 from coach.service import CoachService
 from tests.records import new_introduction, stored_turns
-
-
-@pytest.fixture
-async def memory_db() -> DatabaseInterface:
-    db = create_database("memory")
-    await db.initialize()
-    return db
-
 
 SYSTEM_PARTS = "persona@{p}+response_format@{r}+introduction@{i}"
 

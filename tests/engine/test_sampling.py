@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from coach.evals.cache import CachingLLMClient
 from coach.inspection import sampling_rows
 from coach.llm.base import ChatMessage, LLMRequest
 from coach.llm.local import LocalLLMClient
 from coach.llm.openai_client import OpenAIClient
 from coach.llm.scripted import ScriptedLLMClient
-from coach.persistence import DatabaseInterface, create_database
+from coach.persistence import DatabaseInterface
 from coach.service import CoachService
 from coach.window import SAMPLING
 from devtools.fake_openai import FakeOpenAIServer, FakeReply
 
 REQUEST = LLMRequest(messages=[ChatMessage("user", "Hi")])
-
-
-@pytest.fixture
-async def memory_db() -> DatabaseInterface:
-    db = create_database("memory")
-    await db.initialize()
-    return db
 
 
 async def one_turn(db: DatabaseInterface, service: CoachService) -> dict[str, object]:

@@ -18,20 +18,13 @@ from coach.errors import (
 )
 from coach.llm.base import TextDelta
 from coach.llm.scripted import ScriptedLLMClient
-from coach.persistence import DatabaseInterface, create_database
+from coach.persistence import DatabaseInterface
 from coach.service import CoachService, TurnResult
 from tests.records import stored_turns
 
 
 def reply(message: str = "Tell me more.", *actions: dict[str, Any]) -> dict[str, Any]:
     return {"message": message, "actions": list(actions)}
-
-
-@pytest.fixture
-async def memory_db() -> DatabaseInterface:
-    db = create_database("memory")
-    await db.initialize()
-    return db
 
 
 async def started(

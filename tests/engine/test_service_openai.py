@@ -14,7 +14,7 @@ import pytest
 from coach.enums import CoachingState, TurnStatus
 from coach.llm.base import TextDelta
 from coach.llm.openai_client import OpenAIClient
-from coach.persistence import DatabaseInterface, create_database
+from coach.persistence import DatabaseInterface
 from coach.service import CoachService, TurnResult
 from devtools.fake_openai import FakeOpenAIServer, FakeReply
 from tests.records import stored_turns
@@ -28,13 +28,6 @@ GOOD = json.dumps(
         ],
     }
 )
-
-
-@pytest.fixture
-async def memory_db() -> DatabaseInterface:
-    db = create_database("memory")
-    await db.initialize()
-    return db
 
 
 def openai_service(db: DatabaseInterface, base_url: str, **options: object) -> CoachService:

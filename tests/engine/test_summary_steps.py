@@ -13,20 +13,13 @@ from coach.inspection import load_summary_steps, summary_step
 from coach.llm.base import LLMRequest
 from coach.llm.openai_client import OpenAIClient
 from coach.llm.scripted import ScriptedLLMClient
-from coach.persistence import DatabaseInterface, create_database
+from coach.persistence import DatabaseInterface
 from coach.service import CoachService
 from coach.window import SAMPLING, SUMMARY_STEP
 from devtools.fake_openai import FakeOpenAIServer, FakeReply
 from tests.records import stored_conversation
 
 SUMMARIZER_OPENING = "You keep the memory of a coaching conversation"
-
-
-@pytest.fixture
-async def memory_db() -> DatabaseInterface:
-    db = create_database("memory")
-    await db.initialize()
-    return db
 
 
 async def test_a_summary_step_records_what_the_summarizer_was_sent_and_answered(

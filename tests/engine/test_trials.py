@@ -14,7 +14,7 @@ from coach.enums import CoachingState, MessageRole
 from coach.errors import InputError, LLMRateLimitError
 from coach.llm.base import LLMRequest, StreamEvent
 from coach.llm.scripted import ScriptedLLMClient
-from coach.persistence import DatabaseInterface, PromptVersion, TurnRecord, create_database
+from coach.persistence import DatabaseInterface, PromptVersion, TurnRecord
 from coach.persistence.records import ExperimentRun
 from coach.prompts import PromptError
 from coach.prompts.library import PromptPin
@@ -23,13 +23,6 @@ from coach.turns.trials import DEFAULT_CONCURRENCY
 
 TURN = 2  # the demo's second turn: introduction, answered with a phase change
 BRAINSTORMING = "identity_brainstorming"
-
-
-@pytest.fixture
-async def memory_db() -> DatabaseInterface:
-    db = create_database("memory")
-    await db.initialize()
-    return db
 
 
 def reply(message: str, *actions: dict[str, Any]) -> dict[str, Any]:
