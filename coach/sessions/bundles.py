@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from coach.config import MAX_BUNDLE_MB
 from coach.errors import InputError
 from coach.inspection.session import load_turn_outlines
+from coach.inspection.timeline import prompt_refs
 from coach.persistence import rules
 from coach.persistence.base import DatabaseInterface
 from coach.persistence.records import (
@@ -171,7 +172,7 @@ async def _prompt_versions(
         (part, int(number))
         for s in sessions
         for t in s.turns
-        for part, _, number in (ref.partition("@") for ref in t.prompt_version.split("+"))
+        for part, number in prompt_refs(t.prompt_version)
         if number.isdigit()
     }
     found = [await db.get_prompt_version(part, number) for part, number in sorted(refs)]
@@ -353,11 +354,10 @@ def renumbered(batch: RecordBatch, numbers: Mapping[tuple[str, int], int]) -> Re
         return numbers.get((part, n), n)
 
     def refs(text: str) -> str:
-        parts = (ref.partition("@") for ref in text.split("+")) if text else ()
-        return "+".join(
-            f"{part}@{number(part, int(n))}" if n.isdigit() else f"{part}{at}{n}"
-            for part, at, n in parts
-        )
+        found = prompt_refs(text)
+        if not found:
+            return text  # names no version in the part@n form
+        return "+".join(f"{part}@{number(part, int(n)) if n.isdigit() else n}" for part, n in found)
 
     def pin(raw: Any) -> Any:
         if not isinstance(raw, dict) or not isinstance(raw.get("versions"), dict):
