@@ -254,23 +254,17 @@ class SessionJobs(RunningTasks[SessionOrigin]):
             client = self.llm_client.with_model(model) if model else self.llm_client
         await recover_interrupted(self.db, session_id=session_id)
         replay = await Replay.resume(self.db, origin, client=client, prompts=self.prompts)
-        resumed = await self.db.save_session_origin(
-            origin.model_copy(
-                update={
-                    "status": JobStatus.RUNNING,
-                    "error": None,
-                    "ended_at": None,
-                    "turns_done": replay.position,
-                    "owner": self.owner,
-                    "heartbeat_at": utcnow(),
-                }
-            )
+        resumed = origin.model_copy(
+            update={
+                "status": JobStatus.RUNNING,
+                "error": None,
+                "ended_at": None,
+                "turns_done": replay.position,
+                "owner": self.owner,
+                "heartbeat_at": utcnow(),
+            }
         )
-        handle = JobHandle(session_id, resumed.turns_total, done=replay.position)
-        self._launch(
-            handle, self._run(handle, replay, resumed), name=f"resume {resumed.session_id}"
-        )
-        return resumed
+        return await self._make(replay, resumed, name=f"resume {session_id}")
 
     async def _start(
         self,
@@ -284,25 +278,26 @@ class SessionJobs(RunningTasks[SessionOrigin]):
     ) -> SessionOrigin:
         await replay.begin(pin)
         now = utcnow()
-        origin = await self.db.save_session_origin(
-            SessionOrigin(
-                session_id=replay.report.session_id,
-                source_session_id=replay.source.session_id,
-                kind=kind,
-                at_turn=at_turn,
-                pin=None if pin is None else pin.model_dump(mode="json"),
-                model=model,
-                turns_total=len(replay.source_turns),
-                created_by=by,
-                owner=self.owner,
-                heartbeat_at=now,
-                created_at=now,
-            )
+        origin = SessionOrigin(
+            session_id=replay.report.session_id,
+            source_session_id=replay.source.session_id,
+            kind=kind,
+            at_turn=at_turn,
+            pin=None if pin is None else pin.model_dump(mode="json"),
+            model=model,
+            turns_total=len(replay.source_turns),
+            created_by=by,
+            owner=self.owner,
+            heartbeat_at=now,
+            created_at=now,
         )
-        handle = JobHandle(origin.session_id, origin.turns_total)
-        self._launch(
-            handle, self._run(handle, replay, origin), name=f"{kind.value} {origin.session_id}"
-        )
+        return await self._make(replay, origin, name=f"{kind.value} {origin.session_id}")
+
+    async def _make(self, replay: Replay, origin: SessionOrigin, *, name: str) -> SessionOrigin:
+        """Store ``origin`` (running) and launch the task that makes its session's turns."""
+        origin = await self.db.save_session_origin(origin)
+        handle = JobHandle(origin.session_id, origin.turns_total, done=origin.turns_done)
+        self._launch(handle, self._run(handle, replay, origin), name=name)
         return origin
 
     async def _run(self, handle: JobHandle, replay: Replay, origin: SessionOrigin) -> None:
