@@ -155,18 +155,7 @@ class EvalJobs(RunningTasks[EvalRun]):
         ended = run.played
         if len(ended) == run.total:
             raise InputError(f"eval run {run.name!r} has played every conversation")
-        resumed = await self.db.save_eval_run(
-            run.model_copy(
-                update={
-                    "status": JobStatus.RUNNING,
-                    "error": None,
-                    "ended_at": None,
-                    "owner": self.owner,
-                    "heartbeat_at": utcnow(),
-                    "conversations": [],
-                }
-            )
-        )
+        resumed = await self.db.save_eval_run(run.running_again(self.owner, conversations=[]))
         logger.info("eval run %s resumed by %s", run.id, by or "someone")
         return self._begin(resumed, ended=ended)
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
@@ -354,6 +354,14 @@ class StoredTask(Record):
     heartbeat_at: UTCDateTime | None = None
     created_at: UTCDateTime = Field(default_factory=utcnow)
     ended_at: UTCDateTime | None = None
+
+    def running_again(self, owner: str, **changes: Any) -> Self:
+        """This task, which stopped, running again in process ``owner`` (a resume), with
+        ``changes``."""
+        update = {"status": JobStatus.RUNNING, "error": None, "ended_at": None}
+        return self.model_copy(
+            update={**update, "owner": owner, "heartbeat_at": utcnow(), **changes}
+        )
 
 
 class Experiment(StoredTask):

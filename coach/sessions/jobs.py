@@ -254,16 +254,7 @@ class SessionJobs(RunningTasks[SessionOrigin]):
             client = self.llm_client.with_model(model) if model else self.llm_client
         await recover_interrupted(self.db, session_id=session_id)
         replay = await Replay.resume(self.db, origin, client=client, prompts=self.prompts)
-        resumed = origin.model_copy(
-            update={
-                "status": JobStatus.RUNNING,
-                "error": None,
-                "ended_at": None,
-                "turns_done": replay.position,
-                "owner": self.owner,
-                "heartbeat_at": utcnow(),
-            }
-        )
+        resumed = origin.running_again(self.owner, turns_done=replay.position)
         return await self._make(replay, resumed, name=f"resume {session_id}")
 
     async def _start(
