@@ -8,7 +8,6 @@ import streamlit as st
 from coach.errors import CoachError
 from coach.sessions.bundles import (
     BundleError,
-    check_size,
     moved_versions,
     read_bundle,
 )
@@ -36,8 +35,7 @@ def import_form(runtime: AppRuntime) -> None:
         st.warning("Choose a bundle file first.", icon="✋")
         return
     try:
-        check_size(uploaded.size, max_mb)
-        bundle = read_bundle(uploaded.getvalue(), max_mb=max_mb)
+        bundle = read_bundle(uploaded.getvalue(), max_mb=max_mb)  # its size is checked first
         stored = runtime.run(workbench(runtime).import_bundle(bundle, keep_ids=keep_ids))
     except BundleError as e:
         # Paths and values from the file: shown as text, never as Markdown.
